@@ -1,0 +1,224 @@
+use std::fmt;
+
+/// Why a delivery was rejected.
+///
+/// The mapping to an HTTP status and to a wire code lives here, once, so that every adapter
+/// answers the same way: see [`ErrorKind::status_code`] and [`ErrorKind::code`].
+///
+/// | kind | status | code |
+/// |---|---|---|
+/// | [`MissingSignature`](ErrorKind::MissingSignature) | 401 | `missing_signature` |
+/// | [`MalformedSignature`](ErrorKind::MalformedSignature) | 401 | `malformed_signature` |
+/// | [`SignatureMismatch`](ErrorKind::SignatureMismatch) | 401 | `signature_mismatch` |
+/// | [`BodyTooLarge`](ErrorKind::BodyTooLarge) | 413 | `body_too_large` |
+/// | [`MalformedPayload`](ErrorKind::MalformedPayload) | 400 | `malformed_payload` |
+/// | [`Expired`](ErrorKind::Expired) | 400 | `expired` |
+/// | [`FromFuture`](ErrorKind::FromFuture) | 400 | `from_future` |
+/// | [`InvalidEventData`](ErrorKind::InvalidEventData) | 422 | `invalid_event_data` |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The `X-Webhook-Signature` header is absent, empty or blank.
+    MissingSignature,
+    /// After trimming surrounding whitespace, the header is not exactly 64 hex digits.
+    MalformedSignature,
+    /// The signature is well formed but no configured secret produced it for these bytes.
+    SignatureMismatch,
+    /// The body is larger than the configured limit. Checked before any hashing.
+    BodyTooLarge,
+    /// The body is authentic but is not an RxScale envelope: not JSON, not an object, or
+    /// `event_type`, `timestamp` or `data` missing or of the wrong type.
+    MalformedPayload,
+    /// The authentic `timestamp` is older than the configured maximum age.
+    Expired,
+    /// The authentic `timestamp` lies further in the future than the allowed clock skew.
+    FromFuture,
+    /// The event type is one this SDK knows, but its authentic `data` does not decode into the
+    /// event's type. The error's message names the field.
+    InvalidEventData,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order of the checks that produce them.
+    pub const ALL: [ErrorKind; 8] = [
+        ErrorKind::BodyTooLarge,
+        ErrorKind::MissingSignature,
+        ErrorKind::MalformedSignature,
+        ErrorKind::SignatureMismatch,
+        ErrorKind::MalformedPayload,
+        ErrorKind::Expired,
+        ErrorKind::FromFuture,
+        ErrorKind::InvalidEventData,
+    ];
+
+    /// The snake_case code used in response bodies and logs, e.g. `signature_mismatch`.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            ErrorKind::MissingSignature => "missing_signature",
+            ErrorKind::MalformedSignature => "malformed_signature",
+            ErrorKind::SignatureMismatch => "signature_mismatch",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::MalformedPayload => "malformed_payload",
+            ErrorKind::Expired => "expired",
+            ErrorKind::FromFuture => "from_future",
+            ErrorKind::InvalidEventData => "invalid_event_data",
+        }
+    }
+
+    /// The HTTP status every adapter answers with: 401, 413, 400 or 422.
+    #[must_use]
+    pub const fn status_code(self) -> u16 {
+        match self {
+            ErrorKind::MissingSignature
+            | ErrorKind::MalformedSignature
+            | ErrorKind::SignatureMismatch => 401,
+            ErrorKind::BodyTooLarge => 413,
+            ErrorKind::MalformedPayload | ErrorKind::Expired | ErrorKind::FromFuture => 400,
+            ErrorKind::InvalidEventData => 422,
+        }
+    }
+
+    /// The terse JSON response body, e.g. `{"error":"signature_mismatch"}`.
+    #[must_use]
+    pub const fn response_body(self) -> &'static str {
+        match self {
+            ErrorKind::MissingSignature => r#"{"error":"missing_signature"}"#,
+            ErrorKind::MalformedSignature => r#"{"error":"malformed_signature"}"#,
+            ErrorKind::SignatureMismatch => r#"{"error":"signature_mismatch"}"#,
+            ErrorKind::BodyTooLarge => r#"{"error":"body_too_large"}"#,
+            ErrorKind::MalformedPayload => r#"{"error":"malformed_payload"}"#,
+            ErrorKind::Expired => r#"{"error":"expired"}"#,
+            ErrorKind::FromFuture => r#"{"error":"from_future"}"#,
+            ErrorKind::InvalidEventData => r#"{"error":"invalid_event_data"}"#,
+        }
+    }
+
+    /// Whether the request failed authentication (the body must then be treated as untrusted).
+    #[must_use]
+    pub const fn is_unauthenticated(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::MissingSignature
+                | ErrorKind::MalformedSignature
+                | ErrorKind::SignatureMismatch
+                | ErrorKind::BodyTooLarge
+        )
+    }
+
+    const fn description(self) -> &'static str {
+        match self {
+            ErrorKind::MissingSignature => "missing X-Webhook-Signature",
+            ErrorKind::MalformedSignature => "X-Webhook-Signature is not 64 hex digits",
+            ErrorKind::SignatureMismatch => "signature does not match the body",
+            ErrorKind::BodyTooLarge => "body exceeds the size limit",
+            ErrorKind::MalformedPayload => "body is not an RxScale webhook envelope",
+            ErrorKind::Expired => "event timestamp is older than the maximum age",
+            ErrorKind::FromFuture => "event timestamp is too far in the future",
+            ErrorKind::InvalidEventData => "event data does not decode",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A rejected delivery.
+///
+/// Opaque on purpose: match on [`Error::kind`]. The message never contains a secret or a
+/// computed signature; for [`ErrorKind::InvalidEventData`] it names the offending field.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    detail: Option<Box<str>>,
+}
+
+impl Error {
+    pub(crate) const fn new(kind: ErrorKind) -> Self {
+        Error { kind, detail: None }
+    }
+
+    pub(crate) fn with_detail(kind: ErrorKind, detail: impl Into<Box<str>>) -> Self {
+        Error {
+            kind,
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Extra, non-secret context: the failing field path, the age of the event, and so on.
+    #[must_use]
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// Shorthand for `self.kind().status_code()`.
+    #[must_use]
+    pub fn status_code(&self) -> u16 {
+        self.kind.status_code()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("detail", &self.detail)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.description())?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A mistake in configuration, found before any request is served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// [`VerifierBuilder::build`](crate::VerifierBuilder::build) was called without any secret.
+    #[error("no signing secret configured: add one with Verifier::builder().secret(..)")]
+    NoSecret,
+    /// A secret was empty.
+    #[error("a signing secret is empty")]
+    EmptySecret,
+    /// `max_body_bytes` was set to zero, which would reject every delivery.
+    #[error("max_body_bytes must be greater than zero")]
+    ZeroBodyLimit,
+    /// The environment variable holding the secret is not set.
+    #[error("environment variable {name} is not set; it must hold the whsec_... signing secret")]
+    MissingEnvVar {
+        /// The variable's name.
+        name: String,
+    },
+    /// The environment variable holding the secret is not valid Unicode.
+    #[error("environment variable {name} is not valid UTF-8")]
+    EnvVarNotUnicode {
+        /// The variable's name.
+        name: String,
+    },
+    /// The file holding the secret could not be read.
+    #[error("cannot read signing secret file {path}: {reason}")]
+    SecretFile {
+        /// The file's path, as given.
+        path: String,
+        /// Why reading failed.
+        reason: String,
+    },
+}

@@ -1,0 +1,37 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | *(none yet)* | | The core has no optional features; framework adapters live in their own crates. |
+//!
+//! ## Modules at a glance
+//!
+//! - [`Verifier`] and [`VerifierBuilder`]: the checks, in their normative order.
+//! - [`Verified`]: what a successful check yields, with its [`DedupKey`].
+//! - [`Event`] and the payload types in [`event`].
+//! - [`Error`] and [`ErrorKind`]: one kind per failure, each with its HTTP status.
+//! - [`SigningSecret`] and [`Fingerprint`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+mod envelope;
+mod error;
+pub mod event;
+mod secret;
+mod signature;
+mod verifier;
+
+pub use error::{ConfigError, Error, ErrorKind};
+pub use event::{Event, EventType};
+pub use secret::{Fingerprint, SigningSecret, SECRET_PREFIX};
+pub use signature::{sign, EVENT_HEADER, SIGNATURE_HEADER};
+pub use verifier::{
+    DedupKey, Verified, Verifier, VerifierBuilder, DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_FUTURE_SKEW,
+};
+
+/// Re-exported so that callers name the same `OffsetDateTime` that [`Verifier::verify_at`]
+/// takes without adding the `time` crate themselves.
+pub use time::OffsetDateTime;

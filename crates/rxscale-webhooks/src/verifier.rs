@@ -1,0 +1,742 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::envelope::{self, Envelope};
+use crate::error::{ConfigError, Error, ErrorKind};
+use crate::event::Event;
+use crate::secret::{Fingerprint, SigningSecret};
+use crate::signature::{parse_signature, tags_equal, KeyedSecret, Tag};
+
+/// Default maximum age of an event: 72 hours.
+///
+/// RxScale retries with exponential backoff of unstated length, and `timestamp` is when the
+/// event was generated, so a 5-minute window would turn late retries into lost events. Replays
+/// inside the window are the dedup key's job. See `docs/security.md`.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(72 * 60 * 60);
+/// Default tolerance for timestamps ahead of the receiver's clock: 5 minutes.
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
+/// Default body size limit: 2 MiB. Pharmacy orders may carry a base64 prescription.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Checks that a delivery came from RxScale, untampered and fresh, and decodes it.
+///
+/// Cheap to clone (an `Arc`), `Send` and `Sync`: build one at start-up and share it.
+///
+/// Checks run in this order, and nothing is parsed, nor any time checked, before the body is
+/// authenticated:
+///
+/// 1. body size ([`ErrorKind::BodyTooLarge`]);
+/// 2. signature syntax ([`ErrorKind::MissingSignature`], [`ErrorKind::MalformedSignature`]);
+/// 3. HMAC-SHA256 over the exact bytes with each secret, compared in constant time
+///    ([`ErrorKind::SignatureMismatch`]);
+/// 4. JSON envelope ([`ErrorKind::MalformedPayload`]);
+/// 5. timestamp window ([`ErrorKind::Expired`], [`ErrorKind::FromFuture`]);
+/// 6. typed data ([`ErrorKind::InvalidEventData`]).
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: Box<[KeyedSecret]>,
+    max_age: Option<Duration>,
+    max_future_skew: Option<Duration>,
+    max_body_bytes: usize,
+}
+
+impl Verifier {
+    /// Starts configuring a verifier.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::new()
+    }
+
+    /// Verifies a delivery against the system clock. See [`Verifier::verify_at`].
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose [`kind`](Error::kind) says which check failed.
+    pub fn verify(
+        &self,
+        body: impl AsRef<[u8]>,
+        signature: impl AsRef<[u8]>,
+    ) -> Result<Verified, Error> {
+        self.verify_at(body, signature, OffsetDateTime::now_utc())
+    }
+
+    /// Verifies a delivery as of `now`.
+    ///
+    /// `body` is the raw request body exactly as received; `signature` is the value of the
+    /// `X-Webhook-Signature` header.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose [`kind`](Error::kind) says which check failed.
+    pub fn verify_at(
+        &self,
+        body: impl AsRef<[u8]>,
+        signature: impl AsRef<[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<Verified, Error> {
+        self.verify_any_at(body, [signature], now)
+    }
+
+    /// Verifies a delivery that carries several `X-Webhook-Signature` values: it is authentic if
+    /// any value matches any secret. With no value at all, it is
+    /// [`ErrorKind::MissingSignature`].
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose [`kind`](Error::kind) says which check failed.
+    pub fn verify_any_at<S: AsRef<[u8]>>(
+        &self,
+        body: impl AsRef<[u8]>,
+        signatures: impl IntoIterator<Item = S>,
+        now: OffsetDateTime,
+    ) -> Result<Verified, Error> {
+        let body = body.as_ref();
+        let result = self.authenticate(body, signatures).and_then(|fingerprint| {
+            let envelope = envelope::decode_event(body, |ts| self.check_time(ts, now))?;
+            Verified::new(envelope, fingerprint, body)
+        });
+        log_rejection(result.as_ref().err());
+        result
+    }
+
+    /// Verifies a delivery and decodes `data` into a type of your own instead of [`Event`].
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose [`kind`](Error::kind) says which check failed; a `data` that does not
+    /// fit `T` is [`ErrorKind::InvalidEventData`].
+    pub fn verify_as<T: DeserializeOwned>(
+        &self,
+        body: impl AsRef<[u8]>,
+        signature: impl AsRef<[u8]>,
+    ) -> Result<Verified<T>, Error> {
+        self.verify_as_any_at(body, [signature], OffsetDateTime::now_utc())
+    }
+
+    /// [`Verifier::verify_as`] as of `now`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify_as`].
+    pub fn verify_as_at<T: DeserializeOwned>(
+        &self,
+        body: impl AsRef<[u8]>,
+        signature: impl AsRef<[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<Verified<T>, Error> {
+        self.verify_as_any_at(body, [signature], now)
+    }
+
+    /// [`Verifier::verify_as_at`] with several `X-Webhook-Signature` values.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify_as`].
+    pub fn verify_as_any_at<T: DeserializeOwned, S: AsRef<[u8]>>(
+        &self,
+        body: impl AsRef<[u8]>,
+        signatures: impl IntoIterator<Item = S>,
+        now: OffsetDateTime,
+    ) -> Result<Verified<T>, Error> {
+        let body = body.as_ref();
+        let result = self.authenticate(body, signatures).and_then(|fingerprint| {
+            let envelope = envelope::decode_custom::<T>(body, |ts| self.check_time(ts, now))?;
+            Verified::new(envelope, fingerprint, body)
+        });
+        log_rejection(result.as_ref().err());
+        result
+    }
+
+    /// Steps 1 to 3 only: size, signature syntax and HMAC. Returns the fingerprint of the secret
+    /// that matched. Nothing of the body is parsed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BodyTooLarge`], [`ErrorKind::MissingSignature`],
+    /// [`ErrorKind::MalformedSignature`] or [`ErrorKind::SignatureMismatch`].
+    pub fn authenticate<S: AsRef<[u8]>>(
+        &self,
+        body: impl AsRef<[u8]>,
+        signatures: impl IntoIterator<Item = S>,
+    ) -> Result<Fingerprint, Error> {
+        let body = body.as_ref();
+        if body.len() > self.inner.max_body_bytes {
+            return Err(Error::with_detail(
+                ErrorKind::BodyTooLarge,
+                format!(
+                    "{} bytes, limit {}",
+                    body.len(),
+                    self.inner.max_body_bytes
+                ),
+            ));
+        }
+        let mut signatures = signatures.into_iter();
+        let Some(first) = signatures.next() else {
+            return Err(Error::new(ErrorKind::MissingSignature));
+        };
+        let mut first_error = None;
+        let mut candidates: Vec<Tag> = Vec::new();
+        let mut single = None;
+        for header in std::iter::once(first).chain(signatures) {
+            match parse_signature(header.as_ref()) {
+                Ok(tag) if single.is_none() && candidates.is_empty() => single = Some(tag),
+                Ok(tag) => candidates.push(tag),
+                Err(err) => {
+                    // A malformed value says more than a blank one.
+                    if first_error
+                        .as_ref()
+                        .is_none_or(|e: &Error| e.kind() == ErrorKind::MissingSignature)
+                    {
+                        first_error = Some(err);
+                    }
+                }
+            }
+        }
+        let Some(single) = single else {
+            return Err(first_error.unwrap_or(Error::new(ErrorKind::MissingSignature)));
+        };
+        for key in self.inner.keys.iter() {
+            let expected = key.tag(body);
+            let matched = tags_equal(&expected, &single)
+                | candidates
+                    .iter()
+                    .fold(false, |any, tag| any | tags_equal(&expected, tag));
+            if matched {
+                return Ok(key.fingerprint());
+            }
+        }
+        Err(Error::new(ErrorKind::SignatureMismatch))
+    }
+
+    fn check_time(&self, timestamp: i64, now: OffsetDateTime) -> Result<(), Error> {
+        const NANOS: i128 = 1_000_000_000;
+        let age = now.unix_timestamp_nanos() - i128::from(timestamp) * NANOS;
+        if let Some(max_age) = self.inner.max_age {
+            if age > duration_nanos(max_age) {
+                return Err(Error::with_detail(
+                    ErrorKind::Expired,
+                    format!(
+                        "event is {}s old, maximum {}s",
+                        age / NANOS,
+                        max_age.as_secs()
+                    ),
+                ));
+            }
+        }
+        if let Some(skew) = self.inner.max_future_skew {
+            if -age > duration_nanos(skew) {
+                return Err(Error::with_detail(
+                    ErrorKind::FromFuture,
+                    format!(
+                        "event is {}s ahead of this clock, maximum {}s",
+                        -age / NANOS,
+                        skew.as_secs()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The body size limit in bytes.
+    #[must_use]
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+
+    /// The maximum event age, or `None` when the check is off.
+    #[must_use]
+    pub fn max_age(&self) -> Option<Duration> {
+        self.inner.max_age
+    }
+
+    /// The allowed clock skew into the future, or `None` when the check is off.
+    #[must_use]
+    pub fn max_future_skew(&self) -> Option<Duration> {
+        self.inner.max_future_skew
+    }
+
+    /// Fingerprints of the configured secrets, in the order they were added.
+    pub fn fingerprints(&self) -> impl Iterator<Item = Fingerprint> + '_ {
+        self.inner.keys.iter().map(KeyedSecret::fingerprint)
+    }
+}
+
+fn duration_nanos(duration: Duration) -> i128 {
+    i128::try_from(duration.as_nanos()).unwrap_or(i128::MAX)
+}
+
+fn log_rejection(error: Option<&Error>) {
+    if let Some(error) = error {
+        tracing::debug!(
+            kind = error.kind().code(),
+            detail = error.detail().unwrap_or(""),
+            "rxscale webhook rejected"
+        );
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("secrets", &self.fingerprints().collect::<Vec<_>>())
+            .field("max_age", &self.inner.max_age)
+            .field("max_future_skew", &self.inner.max_future_skew)
+            .field("max_body_bytes", &self.inner.max_body_bytes)
+            .finish()
+    }
+}
+
+/// Configures a [`Verifier`]. Obtained from [`Verifier::builder`].
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct VerifierBuilder {
+    secrets: Vec<SigningSecret>,
+    max_age: Option<Duration>,
+    max_future_skew: Option<Duration>,
+    max_body_bytes: usize,
+}
+
+impl Default for VerifierBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VerifierBuilder {
+    /// A builder with no secret and the default limits.
+    pub fn new() -> Self {
+        VerifierBuilder {
+            secrets: Vec::new(),
+            max_age: Some(DEFAULT_MAX_AGE),
+            max_future_skew: Some(DEFAULT_MAX_FUTURE_SKEW),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Adds a signing secret. Repeatable: a body verifies if **any** configured secret matches,
+    /// which serves one URL with several subscriptions, and rotation by re-subscribing.
+    ///
+    /// Default: none; at least one is required.
+    pub fn secret(mut self, secret: impl Into<SigningSecret>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// Adds several signing secrets at once. See [`VerifierBuilder::secret`].
+    pub fn secrets<I>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<SigningSecret>,
+    {
+        self.secrets.extend(secrets.into_iter().map(Into::into));
+        self
+    }
+
+    /// Rejects events whose `timestamp` is older than this with [`ErrorKind::Expired`].
+    ///
+    /// Default: 72 hours ([`DEFAULT_MAX_AGE`]). Switch the check off with
+    /// [`VerifierBuilder::no_max_age`].
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Switches the age check off: any authentic past timestamp is accepted. Use it only with
+    /// a replay guard that remembers keys for as long as RxScale may retry.
+    ///
+    /// Default: the check is on, at 72 hours.
+    pub fn no_max_age(mut self) -> Self {
+        self.max_age = None;
+        self
+    }
+
+    /// Rejects events whose `timestamp` is further ahead of this clock than this with
+    /// [`ErrorKind::FromFuture`].
+    ///
+    /// Default: 5 minutes ([`DEFAULT_MAX_FUTURE_SKEW`]). Switch it off with
+    /// [`VerifierBuilder::no_max_future_skew`].
+    pub fn max_future_skew(mut self, skew: Duration) -> Self {
+        self.max_future_skew = Some(skew);
+        self
+    }
+
+    /// Switches the future-timestamp check off.
+    ///
+    /// Default: the check is on, at 5 minutes.
+    pub fn no_max_future_skew(mut self) -> Self {
+        self.max_future_skew = None;
+        self
+    }
+
+    /// Rejects bodies larger than this many bytes with [`ErrorKind::BodyTooLarge`], before any
+    /// hashing. Adapters stop reading a request as soon as it passes this limit.
+    ///
+    /// Default: 2 MiB ([`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// Builds the verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoSecret`] without any secret, [`ConfigError::EmptySecret`] for an empty
+    /// one, [`ConfigError::ZeroBodyLimit`] for a zero body limit.
+    pub fn build(self) -> Result<Verifier, ConfigError> {
+        if self.secrets.is_empty() {
+            return Err(ConfigError::NoSecret);
+        }
+        if self.secrets.iter().any(|s| s.expose_secret().is_empty()) {
+            return Err(ConfigError::EmptySecret);
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::ZeroBodyLimit);
+        }
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                keys: self.secrets.iter().map(KeyedSecret::new).collect(),
+                max_age: self.max_age,
+                max_future_skew: self.max_future_skew,
+                max_body_bytes: self.max_body_bytes,
+            }),
+        })
+    }
+}
+
+/// An authenticated, fresh, decoded delivery.
+///
+/// It holds the decoded event, not the body, so it is cheap to keep and to put in request
+/// extensions. `T` is [`Event`] unless you chose your own type with [`Verifier::verify_as`].
+#[derive(Debug, Clone)]
+pub struct Verified<T = Event> {
+    event_type: String,
+    timestamp: OffsetDateTime,
+    payload_version: Option<String>,
+    dedup_key: DedupKey,
+    fingerprint: Fingerprint,
+    event: T,
+}
+
+impl<T> Verified<T> {
+    fn new(envelope: Envelope<T>, fingerprint: Fingerprint, body: &[u8]) -> Result<Self, Error> {
+        let timestamp = OffsetDateTime::from_unix_timestamp(envelope.timestamp).map_err(|_| {
+            Error::with_detail(
+                ErrorKind::MalformedPayload,
+                "timestamp is outside the representable range",
+            )
+        })?;
+        let dedup_key = DedupKey::new(
+            &envelope.event_type,
+            envelope.timestamp,
+            envelope.uid.as_deref(),
+            body,
+        );
+        Ok(Verified {
+            event_type: envelope.event_type,
+            timestamp,
+            payload_version: envelope.payload_version,
+            dedup_key,
+            fingerprint,
+            event: envelope.data,
+        })
+    }
+
+    /// The decoded event (or your own data type, with [`Verifier::verify_as`]).
+    pub fn event(&self) -> &T {
+        &self.event
+    }
+
+    /// Takes the decoded event out.
+    pub fn into_event(self) -> T {
+        self.event
+    }
+
+    /// The `event_type` from the signed body (not from the unsigned `X-Webhook-Event` header).
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// When RxScale generated the event.
+    pub fn timestamp(&self) -> OffsetDateTime {
+        self.timestamp
+    }
+
+    /// The envelope's `payload_version`, e.g. `"1"`, when it is a string.
+    pub fn payload_version(&self) -> Option<&str> {
+        self.payload_version.as_deref()
+    }
+
+    /// The deduplication key RxScale recommends: `{event_type}:{timestamp}:{data.uid}`.
+    pub fn dedup_key(&self) -> &DedupKey {
+        &self.dedup_key
+    }
+
+    /// Which configured secret matched.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+}
+
+/// The key that identifies an event across retries: `{event_type}:{timestamp}:{data.uid}`,
+/// with the timestamp in Unix seconds (spec §1.5).
+///
+/// When `data` has no string `uid`, the last part is `sha256-` and the first 16 hex digits of
+/// the body's SHA-256 instead, so that two different uid-less events never share a key while a
+/// byte-identical retry still does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DedupKey(String);
+
+impl DedupKey {
+    fn new(event_type: &str, timestamp: i64, uid: Option<&str>, body: &[u8]) -> Self {
+        match uid {
+            Some(uid) => DedupKey(format!("{event_type}:{timestamp}:{uid}")),
+            None => {
+                let digest = Sha256::digest(body);
+                DedupKey(format!(
+                    "{event_type}:{timestamp}:sha256-{}",
+                    hex::encode(&digest[..8])
+                ))
+            }
+        }
+    }
+
+    /// The key as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key as an owned string.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for DedupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for DedupKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign;
+
+    const BODY: &str = r#"{"event_type":"pharmacy_sku_stock_updated","timestamp":1711900000,"payload_version":"1","data":{"uid":"psku-abc123"}}"#;
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    fn verifier() -> Verifier {
+        Verifier::builder().secret("whsec_abc123").build().unwrap()
+    }
+
+    #[test]
+    fn builder_requires_a_usable_secret_and_limit() {
+        assert_eq!(Verifier::builder().build().unwrap_err(), ConfigError::NoSecret);
+        assert_eq!(
+            Verifier::builder().secret("").build().unwrap_err(),
+            ConfigError::EmptySecret
+        );
+        assert_eq!(
+            Verifier::builder()
+                .secret("whsec_x")
+                .max_body_bytes(0)
+                .build()
+                .unwrap_err(),
+            ConfigError::ZeroBodyLimit
+        );
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let v = verifier();
+        assert_eq!(v.max_age(), Some(Duration::from_secs(259_200)));
+        assert_eq!(v.max_future_skew(), Some(Duration::from_secs(300)));
+        assert_eq!(v.max_body_bytes(), 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn window_edges_are_inclusive() {
+        let v = Verifier::builder()
+            .secret("whsec_abc123")
+            .max_age(Duration::from_secs(600))
+            .max_future_skew(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let sig = sign(&SigningSecret::new("whsec_abc123"), BODY);
+        let ts = 1_711_900_000;
+        assert!(v.verify_at(BODY, &sig, at(ts + 600)).is_ok());
+        assert_eq!(
+            v.verify_at(BODY, &sig, at(ts + 601)).unwrap_err().kind(),
+            ErrorKind::Expired
+        );
+        assert!(v.verify_at(BODY, &sig, at(ts - 60)).is_ok());
+        assert_eq!(
+            v.verify_at(BODY, &sig, at(ts - 61)).unwrap_err().kind(),
+            ErrorKind::FromFuture
+        );
+        let just_over = at(ts + 600) + time::Duration::nanoseconds(1);
+        assert_eq!(
+            v.verify_at(BODY, &sig, just_over).unwrap_err().kind(),
+            ErrorKind::Expired
+        );
+    }
+
+    #[test]
+    fn windows_can_be_switched_off() {
+        let v = Verifier::builder()
+            .secret("whsec_abc123")
+            .no_max_age()
+            .no_max_future_skew()
+            .build()
+            .unwrap();
+        let sig = sign(&SigningSecret::new("whsec_abc123"), BODY);
+        assert!(v.verify_at(BODY, &sig, at(4_000_000_000)).is_ok());
+        assert!(v.verify_at(BODY, &sig, at(0)).is_ok());
+    }
+
+    #[test]
+    fn any_secret_may_match_and_reports_its_fingerprint() {
+        let old = SigningSecret::new("whsec_old");
+        let new = SigningSecret::new("whsec_abc123");
+        let v = Verifier::builder()
+            .secret(old.clone())
+            .secret(new.clone())
+            .build()
+            .unwrap();
+        let verified = v
+            .verify_at(BODY, sign(&new, BODY), at(1_711_900_000))
+            .unwrap();
+        assert_eq!(verified.fingerprint(), new.fingerprint());
+        let verified = v
+            .verify_at(BODY, sign(&old, BODY), at(1_711_900_000))
+            .unwrap();
+        assert_eq!(verified.fingerprint(), old.fingerprint());
+    }
+
+    #[test]
+    fn several_header_values() {
+        let v = verifier();
+        let good = sign(&SigningSecret::new("whsec_abc123"), BODY);
+        let wrong = sign(&SigningSecret::new("whsec_other"), BODY);
+        let now = at(1_711_900_000);
+        assert!(v.verify_any_at(BODY, ["nonsense", &wrong, &good], now).is_ok());
+        assert_eq!(
+            v.verify_any_at(BODY, [&wrong, &wrong], now).unwrap_err().kind(),
+            ErrorKind::SignatureMismatch
+        );
+        assert_eq!(
+            v.verify_any_at(BODY, ["", "zz"], now).unwrap_err().kind(),
+            ErrorKind::MalformedSignature
+        );
+        assert_eq!(
+            v.verify_any_at(BODY, Vec::<&str>::new(), now)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::MissingSignature
+        );
+    }
+
+    #[test]
+    fn size_is_checked_before_the_signature() {
+        let v = Verifier::builder()
+            .secret("whsec_abc123")
+            .max_body_bytes(10)
+            .build()
+            .unwrap();
+        assert_eq!(
+            v.verify_at(BODY, "", at(0)).unwrap_err().kind(),
+            ErrorKind::BodyTooLarge
+        );
+    }
+
+    #[test]
+    fn dedup_key_format_and_fallback() {
+        let v = verifier();
+        let secret = SigningSecret::new("whsec_abc123");
+        let verified = v
+            .verify_at(BODY, sign(&secret, BODY), at(1_711_900_000))
+            .unwrap();
+        assert_eq!(
+            verified.dedup_key().to_string(),
+            "pharmacy_sku_stock_updated:1711900000:psku-abc123"
+        );
+        let no_uid = r#"{"event_type":"appointment_reminder_due","timestamp":1711900000,"payload_version":"1","data":{}}"#;
+        let verified = v
+            .verify_at(no_uid, sign(&secret, no_uid), at(1_711_900_000))
+            .unwrap();
+        let key = verified.dedup_key().as_str();
+        assert!(
+            key.starts_with("appointment_reminder_due:1711900000:sha256-"),
+            "{key}"
+        );
+        assert_eq!(key.len(), "appointment_reminder_due:1711900000:sha256-".len() + 16);
+    }
+
+    #[test]
+    fn verify_as_custom_type() {
+        #[derive(serde::Deserialize)]
+        struct Mine {
+            uid: String,
+        }
+        let v = verifier();
+        let secret = SigningSecret::new("whsec_abc123");
+        let verified: Verified<Mine> = v
+            .verify_as_at(BODY, sign(&secret, BODY), at(1_711_900_000))
+            .unwrap();
+        assert_eq!(verified.event().uid, "psku-abc123");
+        assert_eq!(
+            verified.dedup_key().as_str(),
+            "pharmacy_sku_stock_updated:1711900000:psku-abc123"
+        );
+        #[derive(Debug, serde::Deserialize)]
+        struct Strict {
+            #[allow(dead_code)]
+            stock: i64,
+        }
+        let err = v
+            .verify_as_at::<Strict>(BODY, sign(&secret, BODY), at(1_711_900_000))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidEventData);
+        assert!(err.to_string().contains("stock"), "{err}");
+    }
+
+    #[test]
+    fn timestamp_beyond_representable_range() {
+        let v = Verifier::builder()
+            .secret("whsec_abc123")
+            .no_max_age()
+            .no_max_future_skew()
+            .build()
+            .unwrap();
+        let secret = SigningSecret::new("whsec_abc123");
+        let body = r#"{"event_type":"x","timestamp":9223372036854775807,"data":{}}"#;
+        let err = v.verify_at(body, sign(&secret, body), at(0)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedPayload);
+        let windowed = verifier();
+        let err = windowed
+            .verify_at(body, sign(&secret, body), at(0))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::FromFuture);
+    }
+}

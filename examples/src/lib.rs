@@ -1,0 +1,1 @@
+//! Runnable examples for the rxscale-webhooks crates; see the `examples/` directory.
