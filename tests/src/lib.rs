@@ -1,1 +1,49 @@
 //! Shared helpers for the cross-crate integration tests.
+//!
+//! Every adapter test builds its server with [`test_verifier`], so that one case table
+//! (see the `matrix` module once it exists) holds for every framework.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use rxscale_webhooks::{SigningSecret, Verifier};
+
+/// The secret every test server is configured with.
+pub const TEST_SECRET: &str = "whsec_test_0123456789abcdefghijklmnopqrstuv";
+
+/// A second, unrelated secret: deliveries signed with it must be rejected.
+pub const OTHER_SECRET: &str = "whsec_other_zyxwvutsrqponmlkjihgfedcba9876";
+
+/// The body limit of every test server: small, so that oversized cases stay cheap.
+pub const TEST_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The secret as a [`SigningSecret`].
+pub fn test_secret() -> SigningSecret {
+    SigningSecret::new(TEST_SECRET)
+}
+
+/// The verifier every test server uses: [`TEST_SECRET`], a 10-minute age window, 5 minutes of
+/// future skew and a [`TEST_MAX_BODY_BYTES`] body limit.
+pub fn test_verifier() -> Verifier {
+    Verifier::builder()
+        .secret(test_secret())
+        .max_age(Duration::from_secs(600))
+        .max_future_skew(Duration::from_secs(300))
+        .max_body_bytes(TEST_MAX_BODY_BYTES)
+        .build()
+        .expect("test verifier configuration is valid")
+}
+
+/// Panics with install instructions when a tool the tests need is missing: tests never skip.
+pub fn require_tool(tool: &str, install_hint: &str) {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is required by this test but was not found on PATH; install it with: {install_hint}"
+    );
+}

@@ -4,7 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | *(none yet)* | | The core has no optional features; framework adapters live in their own crates. |
+//! | `testing` | no | [`testing`]: realistic signed-payload fixtures for every event type, for your own tests. |
 //!
 //! ## Modules at a glance
 //!
@@ -22,6 +22,10 @@ pub mod event;
 mod secret;
 mod signature;
 mod verifier;
+
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use error::{ConfigError, Error, ErrorKind};
 pub use event::{Event, EventType};
