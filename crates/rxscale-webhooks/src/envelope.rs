@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
-use crate::event::{is_object, uid_of, DataSeed, Event, EventType, UnknownEvent};
+use crate::event::{DataSeed, Event, EventType, UnknownEvent, is_object, uid_of};
 
 /// The envelope fields, with `data` decoded as `T`.
 #[derive(Debug)]
@@ -36,16 +36,25 @@ pub(crate) fn decode_event(
             check_time(envelope.timestamp)?;
             Ok(envelope)
         }
-        Err(_) => decode_precise(body, check_time, |event_type, data| {
-            match EventType::from_wire(event_type) {
-                Some(known) => decode_typed_precise(known, data),
-                None => Ok(Event::Unknown(UnknownEvent::new(
-                    event_type.to_owned(),
-                    data.to_owned(),
-                ))),
-            }
-        }),
+        Err(_) => decode_event_precise(body, check_time),
     }
+}
+
+fn decode_event_precise(
+    body: &[u8],
+    check_time: impl FnOnce(i64) -> Result<(), Error>,
+) -> Result<Envelope<Event>, Error> {
+    decode_precise(
+        body,
+        check_time,
+        |event_type, data| match EventType::from_wire(event_type) {
+            Some(known) => decode_typed_precise(known, data),
+            None => Ok(Event::Unknown(UnknownEvent::new(
+                event_type.to_owned(),
+                data.to_owned(),
+            ))),
+        },
+    )
 }
 
 /// Decodes `body` with `data` as a caller-chosen type.
@@ -66,6 +75,8 @@ pub(crate) fn decode_event_fast(body: &[u8]) -> Result<Envelope<Event>, serde_js
 
 struct FastEnvelope;
 
+// Lives on the stack for one decode; boxing the event would cost an allocation per delivery.
+#[allow(clippy::large_enum_variant)]
 enum Slot<'de> {
     Typed(Event),
     Raw(&'de RawValue),
@@ -246,11 +257,21 @@ fn decode_with_path<T: DeserializeOwned>(data: &RawValue) -> Result<T, Error> {
 }
 
 fn invalid_data(path: &str, err: &serde_json::Error) -> Error {
-    let field = if path.is_empty() || path == "." {
+    let mut field = if path.is_empty() || path == "." {
         "data".to_owned()
     } else {
         format!("data.{path}")
     };
+    // serde reports a missing field at its parent's path; name the field itself.
+    let message = err.to_string();
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+    {
+        field.push('.');
+        field.push_str(missing);
+    }
     Error::with_detail(
         ErrorKind::InvalidEventData,
         format!("{field}: {}", describe(err)),
@@ -290,6 +311,37 @@ mod tests {
 
     fn no_window(_: i64) -> Result<(), Error> {
         Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// The fast path may only ever be a shortcut to the precise path's own answer.
+        #[test]
+        fn fast_path_agrees_with_precise_path(
+            index in 0..crate::EventType::ALL.len(),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            insert in "[\\[\\]{}\",:0-9a-z \\\\]{0,6}",
+            remove in 0usize..8,
+        ) {
+            let base = crate::testing::fixture(crate::EventType::ALL[index]);
+            let at = cut.index(base.len() + 1);
+            let at = (0..=at).rev().find(|&i| base.is_char_boundary(i)).unwrap_or(0);
+            let end = (at..=base.len().min(at + remove)).rev().find(|&i| base.is_char_boundary(i)).unwrap_or(at);
+            let body = format!("{}{}{}", &base[..at], insert, &base[end..]);
+            let fast = decode_event_fast(body.as_bytes());
+            let precise = decode_event_precise(body.as_bytes(), no_window);
+            match (fast, precise) {
+                (Ok(fast), Ok(precise)) => {
+                    proptest::prop_assert_eq!(fast.data, precise.data);
+                    proptest::prop_assert_eq!(fast.uid, precise.uid);
+                    proptest::prop_assert_eq!(fast.timestamp, precise.timestamp);
+                    proptest::prop_assert_eq!(fast.payload_version, precise.payload_version);
+                }
+                (Ok(fast), Err(err)) => proptest::prop_assert!(false, "fast accepted {fast:?}, precise said {err:?}: {body}"),
+                (Err(_), _) => {}
+            }
+        }
     }
 
     #[test]

@@ -29,11 +29,11 @@ pub mod testing;
 
 pub use error::{ConfigError, Error, ErrorKind};
 pub use event::{Event, EventType};
-pub use secret::{Fingerprint, SigningSecret, SECRET_PREFIX};
-pub use signature::{sign, EVENT_HEADER, SIGNATURE_HEADER};
+pub use secret::{Fingerprint, SECRET_PREFIX, SigningSecret};
+pub use signature::{EVENT_HEADER, SIGNATURE_HEADER, sign};
 pub use verifier::{
-    DedupKey, Verified, Verifier, VerifierBuilder, DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_FUTURE_SKEW,
+    DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FUTURE_SKEW, DedupKey, Verified, Verifier,
+    VerifierBuilder,
 };
 
 /// Re-exported so that callers name the same `OffsetDateTime` that [`Verifier::verify_at`]

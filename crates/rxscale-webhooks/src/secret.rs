@@ -202,7 +202,10 @@ mod tests {
     #[test]
     fn from_env_names_the_variable() {
         let err = SigningSecret::from_env("RXSCALE_TEST_SURELY_UNSET_VARIABLE").unwrap_err();
-        assert!(err.to_string().contains("RXSCALE_TEST_SURELY_UNSET_VARIABLE"));
+        assert!(
+            err.to_string()
+                .contains("RXSCALE_TEST_SURELY_UNSET_VARIABLE")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::envelope::{self, Envelope};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::event::Event;
 use crate::secret::{Fingerprint, SigningSecret};
-use crate::signature::{parse_signature, tags_equal, KeyedSecret, Tag};
+use crate::signature::{KeyedSecret, Tag, parse_signature, tags_equal};
 
 /// Default maximum age of an event: 72 hours.
 ///
@@ -171,11 +171,7 @@ impl Verifier {
         if body.len() > self.inner.max_body_bytes {
             return Err(Error::with_detail(
                 ErrorKind::BodyTooLarge,
-                format!(
-                    "{} bytes, limit {}",
-                    body.len(),
-                    self.inner.max_body_bytes
-                ),
+                format!("{} bytes, limit {}", body.len(), self.inner.max_body_bytes),
             ));
         }
         let mut signatures = signatures.into_iter();
@@ -219,29 +215,29 @@ impl Verifier {
     fn check_time(&self, timestamp: i64, now: OffsetDateTime) -> Result<(), Error> {
         const NANOS: i128 = 1_000_000_000;
         let age = now.unix_timestamp_nanos() - i128::from(timestamp) * NANOS;
-        if let Some(max_age) = self.inner.max_age {
-            if age > duration_nanos(max_age) {
-                return Err(Error::with_detail(
-                    ErrorKind::Expired,
-                    format!(
-                        "event is {}s old, maximum {}s",
-                        age / NANOS,
-                        max_age.as_secs()
-                    ),
-                ));
-            }
+        if let Some(max_age) = self.inner.max_age
+            && age > duration_nanos(max_age)
+        {
+            return Err(Error::with_detail(
+                ErrorKind::Expired,
+                format!(
+                    "event is {}s old, maximum {}s",
+                    age / NANOS,
+                    max_age.as_secs()
+                ),
+            ));
         }
-        if let Some(skew) = self.inner.max_future_skew {
-            if -age > duration_nanos(skew) {
-                return Err(Error::with_detail(
-                    ErrorKind::FromFuture,
-                    format!(
-                        "event is {}s ahead of this clock, maximum {}s",
-                        -age / NANOS,
-                        skew.as_secs()
-                    ),
-                ));
-            }
+        if let Some(skew) = self.inner.max_future_skew
+            && -age > duration_nanos(skew)
+        {
+            return Err(Error::with_detail(
+                ErrorKind::FromFuture,
+                format!(
+                    "event is {}s ahead of this clock, maximum {}s",
+                    -age / NANOS,
+                    skew.as_secs()
+                ),
+            ));
         }
         Ok(())
     }
@@ -552,7 +548,10 @@ mod tests {
 
     #[test]
     fn builder_requires_a_usable_secret_and_limit() {
-        assert_eq!(Verifier::builder().build().unwrap_err(), ConfigError::NoSecret);
+        assert_eq!(
+            Verifier::builder().build().unwrap_err(),
+            ConfigError::NoSecret
+        );
         assert_eq!(
             Verifier::builder().secret("").build().unwrap_err(),
             ConfigError::EmptySecret
@@ -640,9 +639,14 @@ mod tests {
         let good = sign(&SigningSecret::new("whsec_abc123"), BODY);
         let wrong = sign(&SigningSecret::new("whsec_other"), BODY);
         let now = at(1_711_900_000);
-        assert!(v.verify_any_at(BODY, ["nonsense", &wrong, &good], now).is_ok());
+        assert!(
+            v.verify_any_at(BODY, ["nonsense", &wrong, &good], now)
+                .is_ok()
+        );
         assert_eq!(
-            v.verify_any_at(BODY, [&wrong, &wrong], now).unwrap_err().kind(),
+            v.verify_any_at(BODY, [&wrong, &wrong], now)
+                .unwrap_err()
+                .kind(),
             ErrorKind::SignatureMismatch
         );
         assert_eq!(
@@ -690,7 +694,10 @@ mod tests {
             key.starts_with("appointment_reminder_due:1711900000:sha256-"),
             "{key}"
         );
-        assert_eq!(key.len(), "appointment_reminder_due:1711900000:sha256-".len() + 16);
+        assert_eq!(
+            key.len(),
+            "appointment_reminder_due:1711900000:sha256-".len() + 16
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! type. Such a field becomes `None` rather than failing an authentic event: the event still
 //! reaches the handler, whose author can fall back to the raw data.
 
-use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 

@@ -131,6 +131,9 @@ mod tests {
         // Exact comparison: other spellings are not normalised.
         let other: MeetingStatus = serde_json::from_str(r#""No_Show""#).unwrap();
         assert_eq!(other.as_str(), "No_Show");
-        assert_eq!(serde_json::to_string(&MeetingStatus::NoShow).unwrap(), r#""no_show""#);
+        assert_eq!(
+            serde_json::to_string(&MeetingStatus::NoShow).unwrap(),
+            r#""no_show""#
+        );
     }
 }
