@@ -4,6 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `memory-store` | yes | [`replay::MemoryStore`], the in-process replay store (on `moka`). |
 //! | `testing` | no | [`testing`]: realistic signed-payload fixtures for every event type, for your own tests. |
 //!
 //! ## Modules at a glance
@@ -19,6 +20,7 @@
 mod envelope;
 mod error;
 pub mod event;
+pub mod replay;
 mod secret;
 mod signature;
 mod verifier;
@@ -29,6 +31,7 @@ pub mod testing;
 
 pub use error::{ConfigError, Error, ErrorKind};
 pub use event::{Event, EventType};
+pub use replay::{ReplayGuard, ReplayStore};
 pub use secret::{Fingerprint, SECRET_PREFIX, SigningSecret};
 pub use signature::{EVENT_HEADER, SIGNATURE_HEADER, sign};
 pub use verifier::{

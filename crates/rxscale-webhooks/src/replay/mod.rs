@@ -1,0 +1,400 @@
+//! Exactly-once handling across retries and instances: the replay guard.
+//!
+//! RxScale retries deliveries and tells receivers to deduplicate on the dedup key
+//! (`event_type:timestamp:data.uid`). A [`ReplayGuard`] turns that into a protocol that the
+//! tower layer and the actix middleware run around your handler:
+//!
+//! 1. **Claim** the key. [`Fresh`](ClaimOutcome::Fresh): the handler runs.
+//!    [`Duplicate`](ClaimOutcome::Duplicate): already handled; answer 200 with
+//!    `X-Webhook-Duplicate: true` and skip the handler. [`InFlight`](ClaimOutcome::InFlight):
+//!    someone holds a live claim; answer 409 so RxScale retries later.
+//! 2. **Complete** only after the handler answered 2xx: the key is remembered for at least the
+//!    verifier's age window, which closes the replay window completely.
+//! 3. **Release** on anything else — a non-2xx, an error, a panic, a dropped future — so the
+//!    retry is processed. A claim is a lease that expires by itself (default 60 s), so a crashed
+//!    instance blocks nothing for long, and release is token-checked, so it never removes
+//!    someone else's claim.
+//!
+//! When the store is unreachable the guard fails **closed** by default (503: never acknowledge
+//! without processing); [`FailMode::Open`] is the explicit alternative.
+//!
+//! Stores implement [`ReplayStore`]: [`MemoryStore`] for one instance (the default), and the
+//! `rxscale-webhooks-redis` crate for several.
+
+#[cfg(feature = "memory-store")]
+mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[cfg(feature = "memory-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
+pub use memory::{DEFAULT_CAPACITY, MemoryStore};
+
+use crate::verifier::Verifier;
+
+/// A boxed, sendable future, so that [`ReplayStore`] stays object-safe without an async runtime.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The header added to a response that was answered as a duplicate.
+pub const DUPLICATE_HEADER: &str = "x-webhook-duplicate";
+
+/// Default lease of a claim: 60 seconds.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// A shared store of claims and completed keys.
+///
+/// Implementations must make `claim` atomic: of any number of concurrent claims of one key,
+/// exactly one is [`Fresh`](ClaimOutcome::Fresh) while it is live.
+pub trait ReplayStore: Send + Sync + 'static {
+    /// Claims `key` for `lease`, with `token` identifying this claim.
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a ClaimToken,
+        lease: Duration,
+    ) -> StoreFuture<'a, ClaimOutcome>;
+
+    /// Marks `key` completed for `ttl`, if `token` still holds the claim. Returns whether it did.
+    fn complete<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a ClaimToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Removes the claim on `key` if `token` still holds it. Returns whether it did.
+    fn release<'a>(&'a self, key: &'a str, token: &'a ClaimToken) -> StoreFuture<'a, bool>;
+
+    /// Releases without waiting, for use from `Drop` (a panicking or cancelled handler). The
+    /// default does nothing and lets the lease expire; stores that can, release right away.
+    fn release_detached(&self, key: String, token: ClaimToken) {
+        let _ = (key, token);
+    }
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClaimOutcome {
+    /// Nobody held the key: the claim is ours and the handler runs.
+    Fresh,
+    /// The key was completed before: acknowledge without running the handler.
+    Duplicate,
+    /// Another worker or instance holds a live claim.
+    InFlight,
+}
+
+/// A random token identifying one claim, so that only its owner completes or releases it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClaimToken([u8; 16]);
+
+impl ClaimToken {
+    /// A fresh random token from the operating system's generator.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the operating system has no randomness to give.
+    pub fn random() -> Result<Self, StoreError> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|_| StoreError::new("no randomness for a token"))?;
+        Ok(ClaimToken(bytes))
+    }
+
+    /// The token as 32 lowercase hex digits.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for ClaimToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClaimToken({})", self.to_hex())
+    }
+}
+
+/// A replay store could not be reached or answered nonsense.
+///
+/// Opaque: the store's own error type stays inside the store; its text goes to the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    message: String,
+}
+
+impl StoreError {
+    /// A store error with a message for the logs. Keep secrets (passwords in URLs) out of it.
+    pub fn new(message: impl fmt::Display) -> Self {
+        StoreError {
+            message: message.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "replay store unavailable: {}", self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What to do when the store cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FailMode {
+    /// Answer 503 and never acknowledge without processing: RxScale retries later. The default.
+    #[default]
+    Closed,
+    /// Run the handler without deduplication. Duplicates may then be processed twice.
+    Open,
+}
+
+/// Why the guard answered instead of the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GuardAnswer {
+    /// Already handled: 200 with `X-Webhook-Duplicate: true`.
+    Duplicate,
+    /// Being handled elsewhere right now: 409, so RxScale retries later.
+    InFlight,
+    /// The store is unreachable and the guard fails closed: 503.
+    StoreUnavailable,
+}
+
+impl GuardAnswer {
+    /// The HTTP status: 200, 409 or 503.
+    #[must_use]
+    pub const fn status_code(self) -> u16 {
+        match self {
+            GuardAnswer::Duplicate => 200,
+            GuardAnswer::InFlight => 409,
+            GuardAnswer::StoreUnavailable => 503,
+        }
+    }
+
+    /// The snake_case code for bodies and logs.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            GuardAnswer::Duplicate => "duplicate",
+            GuardAnswer::InFlight => "in_flight",
+            GuardAnswer::StoreUnavailable => "replay_store_unavailable",
+        }
+    }
+
+    /// The terse JSON body.
+    #[must_use]
+    pub const fn response_body(self) -> &'static str {
+        match self {
+            GuardAnswer::Duplicate => r#"{"status":"duplicate"}"#,
+            GuardAnswer::InFlight => r#"{"error":"in_flight"}"#,
+            GuardAnswer::StoreUnavailable => r#"{"error":"replay_store_unavailable"}"#,
+        }
+    }
+
+    /// Whether the response carries `X-Webhook-Duplicate: true`.
+    #[must_use]
+    pub const fn is_duplicate(self) -> bool {
+        matches!(self, GuardAnswer::Duplicate)
+    }
+}
+
+/// Runs the claim / complete / release protocol against a [`ReplayStore`].
+///
+/// Cheap to clone. Build it with [`ReplayGuard::new`] and hand it to the tower layer or the actix
+/// middleware.
+#[derive(Clone)]
+pub struct ReplayGuard {
+    store: Arc<dyn ReplayStore>,
+    lease: Duration,
+    completed_ttl: Option<Duration>,
+    fail_mode: FailMode,
+}
+
+impl fmt::Debug for ReplayGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplayGuard")
+            .field("lease", &self.lease)
+            .field("completed_ttl", &self.completed_ttl)
+            .field("fail_mode", &self.fail_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplayGuard {
+    /// A guard over `store` with a 60-second lease, fail-closed, remembering completed keys for
+    /// the verifier's age window plus its future skew.
+    pub fn new(store: impl ReplayStore) -> Self {
+        ReplayGuard {
+            store: Arc::new(store),
+            lease: DEFAULT_LEASE,
+            completed_ttl: None,
+            fail_mode: FailMode::Closed,
+        }
+    }
+
+    /// A guard over the in-memory store with its default capacity: for a single instance.
+    #[cfg(feature = "memory-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
+    pub fn in_memory() -> Self {
+        ReplayGuard::new(MemoryStore::new())
+    }
+
+    /// How long a claim lives without being completed or released.
+    ///
+    /// Default: 60 seconds. Make it longer than your slowest handler: a lease that expires
+    /// while the handler still runs lets a retry run it a second time.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How long a completed key is remembered.
+    ///
+    /// Default: the verifier's `max_age` plus `max_future_skew` (72 h 5 min with the verifier's
+    /// defaults), the longest time a replay could still pass the age check. With the age check
+    /// switched off, the default is 7 days; set a value at least as long as RxScale may retry.
+    #[must_use]
+    pub fn completed_ttl(mut self, ttl: Duration) -> Self {
+        self.completed_ttl = Some(ttl);
+        self
+    }
+
+    /// What to do when the store is unreachable.
+    ///
+    /// Default: [`FailMode::Closed`] (503).
+    #[must_use]
+    pub fn fail_mode(mut self, mode: FailMode) -> Self {
+        self.fail_mode = mode;
+        self
+    }
+
+    /// The TTL for completed keys under `verifier`'s windows.
+    #[must_use]
+    pub fn completed_ttl_for(&self, verifier: &Verifier) -> Duration {
+        const WITHOUT_AGE_CHECK: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+        self.completed_ttl.unwrap_or_else(|| {
+            verifier.max_age().map_or(WITHOUT_AGE_CHECK, |age| {
+                age + verifier.max_future_skew().unwrap_or_default()
+            })
+        })
+    }
+
+    /// Claims `key`. `Ok` means run the handler and then call [`Admission::finish`];
+    /// `Err` is the answer to send instead.
+    ///
+    /// # Errors
+    ///
+    /// The [`GuardAnswer`] to send without running the handler.
+    pub async fn admit(
+        &self,
+        key: &str,
+        completed_ttl: Duration,
+    ) -> Result<Admission, GuardAnswer> {
+        let token = match ClaimToken::random() {
+            Ok(token) => token,
+            Err(err) => return self.store_failed(key, &err),
+        };
+        match self.store.claim(key, &token, self.lease).await {
+            Ok(ClaimOutcome::Fresh) => Ok(Admission {
+                claim: Some(HeldClaim {
+                    store: Arc::clone(&self.store),
+                    key: key.to_owned(),
+                    token,
+                }),
+                completed_ttl,
+            }),
+            Ok(ClaimOutcome::Duplicate) => Err(GuardAnswer::Duplicate),
+            Ok(ClaimOutcome::InFlight) => Err(GuardAnswer::InFlight),
+            Err(err) => self.store_failed(key, &err),
+        }
+    }
+
+    fn store_failed(&self, key: &str, err: &StoreError) -> Result<Admission, GuardAnswer> {
+        match self.fail_mode {
+            FailMode::Closed => {
+                tracing::error!(dedup_key = key, error = %err, "replay store unavailable; answering 503");
+                Err(GuardAnswer::StoreUnavailable)
+            }
+            FailMode::Open => {
+                tracing::warn!(dedup_key = key, error = %err, "replay store unavailable; processing without deduplication (fail-open)");
+                Ok(Admission {
+                    claim: None,
+                    completed_ttl: Duration::ZERO,
+                })
+            }
+        }
+    }
+}
+
+/// Permission to run the handler once. Report its outcome with [`Admission::finish`]; if it is
+/// dropped instead (panic, cancellation), the claim is released.
+#[derive(Debug)]
+#[must_use = "call finish() with the handler's status, or the claim is released on drop"]
+pub struct Admission {
+    claim: Option<HeldClaim>,
+    completed_ttl: Duration,
+}
+
+struct HeldClaim {
+    store: Arc<dyn ReplayStore>,
+    key: String,
+    token: ClaimToken,
+}
+
+impl fmt::Debug for HeldClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldClaim")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Admission {
+    /// Whether a claim is held (false when the store failed open).
+    #[must_use]
+    pub fn is_guarded(&self) -> bool {
+        self.claim.is_some()
+    }
+
+    /// Records the handler's outcome: a 2xx completes the key, anything else releases it.
+    /// Store failures here are logged, not returned: the handler's answer stands either way (a
+    /// completed handler whose key could not be recorded is better acknowledged than retried).
+    pub async fn finish(mut self, handler_succeeded: bool) {
+        let Some(claim) = self.claim.take() else {
+            return;
+        };
+        let result = if handler_succeeded {
+            claim
+                .store
+                .complete(&claim.key, &claim.token, self.completed_ttl)
+                .await
+        } else {
+            claim.store.release(&claim.key, &claim.token).await
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                dedup_key = %claim.key,
+                "claim had expired before the handler finished; consider a longer lease"
+            ),
+            Err(err) => {
+                tracing::error!(dedup_key = %claim.key, error = %err, "could not record the handler's outcome")
+            }
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            tracing::debug!(dedup_key = %claim.key, "handler did not finish; releasing its claim");
+            claim.store.release_detached(claim.key, claim.token);
+        }
+    }
+}
