@@ -1,0 +1,84 @@
+//! Captures everything logged at trace level through full rejection and success paths, and
+//! checks that no secret, no computed signature and no fingerprint of a secret that did not match
+//! appears in it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use rxscale_webhooks::testing::fixture;
+use rxscale_webhooks::{EventType, OffsetDateTime, SigningSecret, Verifier, sign};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn trace_output_holds_no_secret_signature_or_unmatched_fingerprint() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+
+    let matching = SigningSecret::new("whsec_matching_SECRET_value_1");
+    let unmatched = SigningSecret::new("whsec_unmatched_SECRET_value_2");
+    // A suspicious secret logs a warning: the warning must not carry the secret either.
+    let padded = SigningSecret::new("  whsec_padded_SECRET_value_3 ");
+    let body = fixture(EventType::PharmacyOrderCreated);
+    let good = sign(&matching, body);
+    let forged_with = SigningSecret::new("whsec_attacker_SECRET_value_4");
+    let forged = sign(&forged_with, body);
+
+    tracing::subscriber::with_default(subscriber, || {
+        let verifier = Verifier::builder()
+            .secret(unmatched.clone())
+            .secret(matching.clone())
+            .secret(padded.clone())
+            .no_max_age()
+            .build()
+            .unwrap();
+        let _ = SigningSecret::new("no_prefix_SECRET_value_5");
+        let now = OffsetDateTime::from_unix_timestamp(1_711_900_000).unwrap();
+        assert!(verifier.verify_at(body, &good, now).is_ok());
+        for signature in [forged.as_str(), "", "zz", &good[..63]] {
+            assert!(verifier.verify_at(body, signature, now).is_err());
+        }
+        let tampered = body.replace("po-abc123", "po-abc124");
+        assert!(verifier.verify_at(&tampered, &good, now).is_err());
+        let not_json = "not json";
+        assert!(
+            verifier
+                .verify_at(not_json, sign(&matching, not_json), now)
+                .is_err()
+        );
+        tracing::trace!(verifier = ?verifier, secret = ?matching, "debug formatting of the configuration");
+    });
+
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("rejected"), "nothing was captured:\n{output}");
+    assert!(!output.contains("SECRET_value"), "a secret leaked:\n{output}");
+    for signature in [&good, &forged, &sign(&unmatched, body), &sign(&matching, &tampered_body())] {
+        assert!(!output.contains(signature.as_str()), "a signature leaked:\n{output}");
+        assert!(!output.contains(&signature[..16]), "part of a signature leaked:\n{output}");
+    }
+    assert!(
+        !output.contains(&forged_with.fingerprint().to_string()),
+        "the attacker's key fingerprint appeared:\n{output}"
+    );
+}
+
+fn tampered_body() -> String {
+    fixture(EventType::PharmacyOrderCreated).replace("po-abc123", "po-abc124")
+}
