@@ -67,11 +67,28 @@ fn trace_output_holds_no_secret_signature_or_unmatched_fingerprint() {
     });
 
     let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(output.contains("rejected"), "nothing was captured:\n{output}");
-    assert!(!output.contains("SECRET_value"), "a secret leaked:\n{output}");
-    for signature in [&good, &forged, &sign(&unmatched, body), &sign(&matching, &tampered_body())] {
-        assert!(!output.contains(signature.as_str()), "a signature leaked:\n{output}");
-        assert!(!output.contains(&signature[..16]), "part of a signature leaked:\n{output}");
+    assert!(
+        output.contains("rejected"),
+        "nothing was captured:\n{output}"
+    );
+    assert!(
+        !output.contains("SECRET_value"),
+        "a secret leaked:\n{output}"
+    );
+    for signature in [
+        &good,
+        &forged,
+        &sign(&unmatched, body),
+        &sign(&matching, tampered_body()),
+    ] {
+        assert!(
+            !output.contains(signature.as_str()),
+            "a signature leaked:\n{output}"
+        );
+        assert!(
+            !output.contains(&signature[..16]),
+            "part of a signature leaked:\n{output}"
+        );
     }
     assert!(
         !output.contains(&forged_with.fingerprint().to_string()),
