@@ -47,4 +47,5 @@ pub fn require_tool(tool: &str, install_hint: &str) {
         "`{tool}` is required by this test but was not found on PATH; install it with: {install_hint}"
     );
 }
+pub mod matrix;
 pub mod redis_server;

@@ -40,7 +40,7 @@ pub(crate) fn decode_event(
     }
 }
 
-fn decode_event_precise(
+pub(crate) fn decode_event_precise(
     body: &[u8],
     check_time: impl FnOnce(i64) -> Result<(), Error>,
 ) -> Result<Envelope<Event>, Error> {

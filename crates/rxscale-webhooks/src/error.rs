@@ -15,6 +15,7 @@ use std::fmt;
 /// | [`Expired`](ErrorKind::Expired) | 400 | `expired` |
 /// | [`FromFuture`](ErrorKind::FromFuture) | 400 | `from_future` |
 /// | [`InvalidEventData`](ErrorKind::InvalidEventData) | 422 | `invalid_event_data` |
+/// | [`BodyReadFailed`](ErrorKind::BodyReadFailed) | 400 | `body_read_failed` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -36,11 +37,15 @@ pub enum ErrorKind {
     /// The event type is one this SDK knows, but its authentic `data` does not decode into the
     /// event's type. The error's message names the field.
     InvalidEventData,
+    /// The request body could not be read to its end (the client went away or the connection
+    /// broke). Only the framework adapters produce it; nothing was verified.
+    BodyReadFailed,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::BodyReadFailed,
         ErrorKind::BodyTooLarge,
         ErrorKind::MissingSignature,
         ErrorKind::MalformedSignature,
@@ -63,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Expired => "expired",
             ErrorKind::FromFuture => "from_future",
             ErrorKind::InvalidEventData => "invalid_event_data",
+            ErrorKind::BodyReadFailed => "body_read_failed",
         }
     }
 
@@ -74,7 +80,10 @@ impl ErrorKind {
             | ErrorKind::MalformedSignature
             | ErrorKind::SignatureMismatch => 401,
             ErrorKind::BodyTooLarge => 413,
-            ErrorKind::MalformedPayload | ErrorKind::Expired | ErrorKind::FromFuture => 400,
+            ErrorKind::MalformedPayload
+            | ErrorKind::Expired
+            | ErrorKind::FromFuture
+            | ErrorKind::BodyReadFailed => 400,
             ErrorKind::InvalidEventData => 422,
         }
     }
@@ -91,6 +100,7 @@ impl ErrorKind {
             ErrorKind::Expired => r#"{"error":"expired"}"#,
             ErrorKind::FromFuture => r#"{"error":"from_future"}"#,
             ErrorKind::InvalidEventData => r#"{"error":"invalid_event_data"}"#,
+            ErrorKind::BodyReadFailed => r#"{"error":"body_read_failed"}"#,
         }
     }
 
@@ -103,6 +113,7 @@ impl ErrorKind {
                 | ErrorKind::MalformedSignature
                 | ErrorKind::SignatureMismatch
                 | ErrorKind::BodyTooLarge
+                | ErrorKind::BodyReadFailed
         )
     }
 
@@ -116,6 +127,7 @@ impl ErrorKind {
             ErrorKind::Expired => "event timestamp is older than the maximum age",
             ErrorKind::FromFuture => "event timestamp is too far in the future",
             ErrorKind::InvalidEventData => "event data does not decode",
+            ErrorKind::BodyReadFailed => "request body could not be read",
         }
     }
 }
@@ -146,6 +158,22 @@ impl Error {
             kind,
             detail: Some(detail.into()),
         }
+    }
+
+    /// The body passed `limit` bytes while an adapter was still reading it.
+    #[must_use]
+    pub fn body_too_large(limit: usize) -> Self {
+        Error::with_detail(
+            ErrorKind::BodyTooLarge,
+            format!("more than {limit} bytes, limit {limit}"),
+        )
+    }
+
+    /// The body could not be read to its end. `reason` goes to the logs, never to the client:
+    /// keep secrets out of it.
+    #[must_use]
+    pub fn body_read_failed(reason: impl fmt::Display) -> Self {
+        Error::with_detail(ErrorKind::BodyReadFailed, reason.to_string())
     }
 
     /// What went wrong.

@@ -92,10 +92,10 @@ impl Verifier {
     /// # Errors
     ///
     /// An [`Error`] whose [`kind`](Error::kind) says which check failed.
-    pub fn verify_any_at<S: AsRef<[u8]>>(
+    pub fn verify_any_at(
         &self,
         body: impl AsRef<[u8]>,
-        signatures: impl IntoIterator<Item = S>,
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
         now: OffsetDateTime,
     ) -> Result<Verified, Error> {
         let body = body.as_ref();
@@ -140,10 +140,10 @@ impl Verifier {
     /// # Errors
     ///
     /// As [`Verifier::verify_as`].
-    pub fn verify_as_any_at<T: DeserializeOwned, S: AsRef<[u8]>>(
+    pub fn verify_as_any_at<T: DeserializeOwned>(
         &self,
         body: impl AsRef<[u8]>,
-        signatures: impl IntoIterator<Item = S>,
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
         now: OffsetDateTime,
     ) -> Result<Verified<T>, Error> {
         let body = body.as_ref();
@@ -162,10 +162,10 @@ impl Verifier {
     ///
     /// [`ErrorKind::BodyTooLarge`], [`ErrorKind::MissingSignature`],
     /// [`ErrorKind::MalformedSignature`] or [`ErrorKind::SignatureMismatch`].
-    pub fn authenticate<S: AsRef<[u8]>>(
+    pub fn authenticate(
         &self,
         body: impl AsRef<[u8]>,
-        signatures: impl IntoIterator<Item = S>,
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
     ) -> Result<Fingerprint, Error> {
         let body = body.as_ref();
         if body.len() > self.inner.max_body_bytes {

@@ -43,6 +43,9 @@ fn produce(kind: ErrorKind) -> rxscale_webhooks::Error {
         }
         ErrorKind::Expired => signed(&envelope("x", NOW - 601, "{}")),
         ErrorKind::FromFuture => signed(&envelope("x", NOW + 61, "{}")),
+        ErrorKind::BodyReadFailed => Err(rxscale_webhooks::Error::body_read_failed(
+            "connection reset by peer",
+        )),
         ErrorKind::InvalidEventData => signed(&envelope(
             "pharmacy_order_created",
             NOW,
@@ -64,6 +67,7 @@ fn every_kind_has_a_recipe_status_code_and_terse_body() {
             | ErrorKind::SignatureMismatch => 401,
             ErrorKind::BodyTooLarge => 413,
             ErrorKind::InvalidEventData => 422,
+            ErrorKind::BodyReadFailed => 400,
             _ => 400,
         };
         assert_eq!(err.status_code(), expected_status, "{kind:?}");

@@ -1,0 +1,41 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `testing` | no | [`testing`]: the core crate's signed-payload fixtures, for your handler tests. |
+//!
+//! ## Items at a glance
+//!
+//! - [`VerifiedEvent`] and [`VerifiedEnvelope`]: the extractors.
+//! - [`WebhookRejection`]: what they answer with when a delivery is refused.
+//! - [`VerifyLayer`]: the tower layer, re-exported from `rxscale-webhooks-tower`, with
+//!   [`UndecodedEvent`] and [`VerifiedBody`].
+//! - [`Verifier`], [`Verified`], [`Event`] and the rest of the core crate's vocabulary,
+//!   re-exported so that one dependency is enough.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+mod extract;
+mod rejection;
+
+pub use extract::{VerifiedEnvelope, VerifiedEvent};
+pub use rejection::{BodyReadFailed, BodyTooLarge, WebhookRejection};
+
+#[doc(no_inline)]
+pub use rxscale_webhooks_tower::{
+    ResponseBody, ResponseFuture, UndecodedEvent, VerifiedBody, Verify, VerifyLayer,
+};
+
+#[doc(no_inline)]
+pub use rxscale_webhooks::{
+    ConfigError, DedupKey, EVENT_HEADER, Error, ErrorKind, Event, EventType, Fingerprint,
+    OffsetDateTime, SIGNATURE_HEADER, SigningSecret, Verified, Verifier, VerifierBuilder, event,
+    sign,
+};
+
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+#[doc(no_inline)]
+pub use rxscale_webhooks::testing;

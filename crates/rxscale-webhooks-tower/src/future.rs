@@ -1,0 +1,300 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use rxscale_webhooks::{ErrorKind, OffsetDateTime, SIGNATURE_HEADER};
+use serde_json::value::RawValue;
+use tower_service::Service;
+use tracing::Span;
+
+use crate::UndecodedEvent;
+use crate::body::{ResponseBody, VerifiedBody};
+use crate::layer::Config;
+use crate::trace;
+
+pin_project! {
+    /// The response future of [`Verify`](crate::Verify): reads and verifies the body, then
+    /// runs the wrapped service, or answers the rejection itself.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<VerifiedBody>>,
+    {
+        #[pin]
+        state: State<S, S::Future, B>,
+        span: Span,
+        started: Instant,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, F, B> {
+        Reading {
+            #[pin]
+            body: B,
+            collected: Collected,
+            pending: Option<Pending<S>>,
+        },
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Rejected {
+            failure: Failure,
+        },
+    }
+}
+
+struct Pending<S> {
+    parts: Parts,
+    inner: S,
+    config: Config,
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<VerifiedBody>>,
+    B: Body,
+{
+    pub(crate) fn new(request: Request<B>, inner: S, config: Config) -> Self {
+        let started = Instant::now();
+        let span = trace::delivery_span();
+        let limit = config.verifier.max_body_bytes();
+        let (parts, body) = request.into_parts();
+        let declared = declared_length(&parts.headers).max(Some(body.size_hint().lower()));
+        let state = match declared {
+            // Refused before a single byte of the body is read.
+            Some(length) if length > limit as u64 => {
+                span.in_scope(|| {
+                    tracing::debug!(
+                        kind = ErrorKind::BodyTooLarge.code(),
+                        declared_length = length,
+                        limit,
+                        "rxscale webhook rejected"
+                    );
+                });
+                State::Rejected {
+                    failure: Failure::Rejected(ErrorKind::BodyTooLarge),
+                }
+            }
+            _ => State::Reading {
+                body,
+                collected: Collected::with_capacity_hint(declared.unwrap_or(0), limit),
+                pending: Some(Pending {
+                    parts,
+                    inner,
+                    config,
+                }),
+            },
+        };
+        ResponseFuture {
+            state,
+            span,
+            started,
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
+    B: Body,
+    B::Error: std::fmt::Display,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        loop {
+            let next = match this.state.as_mut().project() {
+                StateProj::Reading {
+                    body,
+                    collected,
+                    pending,
+                } => match ready!(body.poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        let Ok(mut data) = frame.into_data() else {
+                            continue; // trailers are not part of what RxScale signs
+                        };
+                        let limit = pending
+                            .as_ref()
+                            .map_or(0, |p| p.config.verifier.max_body_bytes());
+                        if collected.len.saturating_add(data.remaining()) > limit {
+                            tracing::debug!(
+                                kind = ErrorKind::BodyTooLarge.code(),
+                                read = collected.len + data.remaining(),
+                                limit,
+                                "rxscale webhook rejected; the rest of the body is not read"
+                            );
+                            State::Rejected {
+                                failure: Failure::Rejected(ErrorKind::BodyTooLarge),
+                            }
+                        } else {
+                            collected.push(data.copy_to_bytes(data.remaining()));
+                            continue;
+                        }
+                    }
+                    Some(Err(error)) => {
+                        tracing::debug!(
+                            kind = ErrorKind::BodyReadFailed.code(),
+                            %error,
+                            "rxscale webhook rejected: the body could not be read"
+                        );
+                        State::Rejected {
+                            failure: Failure::Rejected(ErrorKind::BodyReadFailed),
+                        }
+                    }
+                    None => {
+                        let Some(Pending {
+                            parts,
+                            mut inner,
+                            config,
+                        }) = pending.take()
+                        else {
+                            unreachable!("the request is taken only when leaving this state")
+                        };
+                        let bytes = collected.take();
+                        match verify(&config, parts, bytes, this.span) {
+                            Ok(request) => State::Calling {
+                                future: inner.call(request),
+                            },
+                            Err(failure) => State::Rejected { failure },
+                        }
+                    }
+                },
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    trace::record_elapsed(this.span, *this.started);
+                    return Poll::Ready(result.map(|response| response.map(ResponseBody::inner)));
+                }
+                StateProj::Rejected { failure } => {
+                    trace::record_rejection(this.span, failure.code());
+                    trace::record_elapsed(this.span, *this.started);
+                    return Poll::Ready(Ok(failure.response()));
+                }
+            };
+            this.state.set(next);
+        }
+    }
+}
+
+/// Checks the delivery and, on success, rebuilds the request around the very same bytes.
+fn verify(
+    config: &Config,
+    mut parts: Parts,
+    bytes: Bytes,
+    span: &Span,
+) -> Result<Request<VerifiedBody>, Failure> {
+    let now = OffsetDateTime::now_utc();
+    let signatures = || {
+        parts
+            .headers
+            .get_all(SIGNATURE_HEADER)
+            .into_iter()
+            .map(HeaderValue::as_bytes)
+    };
+    match config.verifier.verify_any_at(&bytes, signatures(), now) {
+        Ok(verified) => {
+            trace::record_verified(span, &verified, "accepted");
+            trace::warn_on_event_header_mismatch(&parts.headers, verified.event_type());
+            parts.extensions.insert(verified);
+        }
+        Err(error)
+            if error.kind() == ErrorKind::InvalidEventData && config.pass_invalid_event_data =>
+        {
+            let raw = config
+                .verifier
+                .verify_as_any_at::<Box<RawValue>>(&bytes, signatures(), now)
+                .map_err(|error| Failure::Rejected(error.kind()))?;
+            trace::record_verified(span, &raw, "passed_through");
+            trace::warn_on_event_header_mismatch(&parts.headers, raw.event_type());
+            parts.extensions.insert(UndecodedEvent::new(raw, error));
+        }
+        Err(error) => return Err(Failure::Rejected(error.kind())),
+    }
+    Ok(Request::from_parts(parts, VerifiedBody::new(bytes)))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Why the layer answered by itself.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    Rejected(ErrorKind),
+}
+
+impl Failure {
+    fn code(self) -> &'static str {
+        match self {
+            Failure::Rejected(kind) => kind.code(),
+        }
+    }
+
+    fn response<B>(self) -> Response<ResponseBody<B>> {
+        let (status, body) = match self {
+            Failure::Rejected(kind) => (kind.status_code(), kind.response_body()),
+        };
+        let mut response = Response::new(ResponseBody::rejection(body));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+/// The body read so far. A body that arrives in one frame is passed on as that very `Bytes`.
+struct Collected {
+    first: Bytes,
+    rest: Option<BytesMut>,
+    len: usize,
+    capacity_hint: usize,
+}
+
+impl Collected {
+    fn with_capacity_hint(declared: u64, limit: usize) -> Self {
+        Collected {
+            first: Bytes::new(),
+            rest: None,
+            len: 0,
+            capacity_hint: usize::try_from(declared).unwrap_or(limit).min(limit),
+        }
+    }
+
+    fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        if let Some(rest) = &mut self.rest {
+            rest.extend_from_slice(&data);
+        } else if self.first.is_empty() {
+            self.first = data;
+        } else {
+            let mut rest = BytesMut::with_capacity(self.capacity_hint.max(self.len));
+            rest.extend_from_slice(&self.first);
+            rest.extend_from_slice(&data);
+            self.rest = Some(rest);
+        }
+    }
+
+    fn take(&mut self) -> Bytes {
+        match self.rest.take() {
+            Some(rest) => rest.freeze(),
+            None => std::mem::take(&mut self.first),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | (none) | | The crate has no optional features. It depends on `tower-layer`, `tower-service`, `http`, `http-body` and `tracing`, never on a web framework. |
+//!
+//! ## Items at a glance
+//!
+//! - [`VerifyLayer`]: the layer, with its one setting, [`VerifyLayer::pass_invalid_event_data`].
+//! - [`Verify`]: the service it wraps yours in; [`ResponseFuture`] is its future.
+//! - [`VerifiedBody`]: the request body your service receives, the verified bytes.
+//! - [`ResponseBody`]: your response body, or the layer's own JSON rejection.
+//! - [`UndecodedEvent`]: what replaces the [`Verified`](rxscale_webhooks::Verified) event in the
+//!   extensions when undecodable data is passed through.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+mod body;
+mod future;
+mod layer;
+mod service;
+mod trace;
+mod undecoded;
+
+pub use body::{ResponseBody, VerifiedBody};
+pub use future::ResponseFuture;
+pub use layer::VerifyLayer;
+pub use service::Verify;
+pub use undecoded::UndecodedEvent;
+
+/// Shared with `rxscale-webhooks-axum`, so that its extractor logs exactly like this layer.
+/// Not a public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::trace::*;
+}

@@ -1,0 +1,164 @@
+//! `cargo run -p examples --example axum_receiver` behaves as its documentation says: the real
+//! binary, real HTTP on loopback, its stdout read line by line.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rxscale_webhooks::testing::fixture_at;
+use rxscale_webhooks::{EventType, OffsetDateTime, Verifier, sign};
+use rxscale_webhooks_tests::{TEST_SECRET, test_secret};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const LINE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Builds the example with the cargo that runs these tests and returns its executable.
+fn example_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = std::process::Command::new(cargo)
+        .current_dir(&workspace)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "examples",
+            "--example",
+            "axum_receiver",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "building the example failed");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == "axum_receiver")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reports the example's executable")
+}
+
+fn command(binary: &PathBuf) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env_remove("RXSCALE_WEBHOOK_SECRET")
+        .env_remove("HOST")
+        .env_remove("PORT")
+        .env_remove("RXSCALE_REDIS_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    tokio::time::timeout(LINE_TIMEOUT, lines.next_line())
+        .await
+        .expect("a line in time")
+        .unwrap()
+        .expect("a line before the end of stdout")
+}
+
+/// Starts the example with the test secret on an ephemeral port and waits until it listens.
+async fn start(binary: &PathBuf) -> (Child, SocketAddr, Lines<BufReader<ChildStdout>>) {
+    let mut child = command(binary)
+        .env("RXSCALE_WEBHOOK_SECRET", TEST_SECRET)
+        .env("PORT", "0")
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = tokio::time::timeout(LINE_TIMEOUT, stderr.next_line())
+        .await
+        .expect("the example starts in time")
+        .unwrap()
+        .expect("the example says where it listens");
+    let addr: SocketAddr = banner
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.strip_suffix("/webhooks/rxscale"))
+        .unwrap_or_else(|| panic!("unexpected banner: {banner}"))
+        .parse()
+        .unwrap();
+    assert!(
+        addr.ip().is_loopback(),
+        "binds 127.0.0.1 unless HOST is set"
+    );
+    let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, addr, stdout)
+}
+
+async fn deliver(addr: SocketAddr, body: &str, signature: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/rxscale"))
+        .header("content-type", "application/json")
+        .header("x-webhook-signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn axum_receiver_behaves_as_documented() {
+    let binary = example_binary();
+
+    // Without the secret: one line naming the variable, and a failing exit.
+    let output = command(&binary).output().await.unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("RXSCALE_WEBHOOK_SECRET"), "{stderr}");
+    assert!(output.stdout.is_empty());
+
+    // A PORT that is not a port: one line naming it.
+    let output = command(&binary)
+        .env("RXSCALE_WEBHOOK_SECRET", TEST_SECRET)
+        .env("PORT", "http")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("PORT"), "{stderr}");
+
+    let (mut child, addr, mut stdout) = start(&binary).await;
+    // The example's verifier uses the default 72-hour window: recent timestamps pass.
+    let verifier = Verifier::builder().secret(test_secret()).build().unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let unknown = format!(
+        r#"{{"event_type":"rxscale_setup_test","timestamp":{now},"payload_version":"1","data":{{"uid":"setup-1"}}}}"#
+    );
+    let mut bodies: Vec<String> = EventType::ALL
+        .into_iter()
+        .map(|event_type| fixture_at(event_type, now))
+        .collect();
+    bodies.push(unknown);
+
+    for body in &bodies {
+        // A rejected delivery first: it must print nothing.
+        assert_eq!(deliver(addr, body, &"0".repeat(64)).await, 401);
+        assert_eq!(deliver(addr, body, &sign(&test_secret(), body)).await, 200);
+        let expected = verifier.verify(body, sign(&test_secret(), body)).unwrap();
+        let line = next_line(&mut stdout).await;
+        assert_eq!(
+            line,
+            format!(
+                r#"{{"handled":"{}","key":"{}"}}"#,
+                expected.event_type(),
+                expected.dedup_key()
+            )
+        );
+    }
+
+    child.kill().await.unwrap();
+    // Nothing else was printed: every line on stdout was one handled event.
+    assert!(stdout.next_line().await.unwrap().is_none());
+}
