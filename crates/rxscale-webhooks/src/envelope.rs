@@ -66,12 +66,22 @@ pub(crate) fn decode_custom<T: DeserializeOwned>(
 }
 
 /// The one-pass decoder. Its error is only a signal to take the precise path.
-pub(crate) fn decode_event_fast(body: &[u8]) -> Result<Envelope<Event>, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let envelope = deserializer.deserialize_map(FastEnvelope)?;
-    deserializer.end()?;
+pub(crate) fn decode_event_fast(body: &[u8]) -> Result<Envelope<Event>, FastPathMiss> {
+    // JSON is UTF-8. serde_json skips ignored fields without checking their bytes, so without
+    // this check invalid UTF-8 in an unknown field would pass here and fail the precise path
+    // (found by the decode_event fuzz target). Parsing from &str then skips per-string checks.
+    let text = std::str::from_utf8(body).map_err(|_| FastPathMiss)?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let envelope = deserializer
+        .deserialize_map(FastEnvelope)
+        .map_err(|_| FastPathMiss)?;
+    deserializer.end().map_err(|_| FastPathMiss)?;
     Ok(envelope)
 }
+
+/// The fast path could not decode the body; the precise path says why.
+#[derive(Debug)]
+pub(crate) struct FastPathMiss;
 
 struct FastEnvelope;
 
@@ -210,7 +220,13 @@ fn decode_precise<T>(
     check_time: impl FnOnce(i64) -> Result<(), Error>,
     decode_data: impl FnOnce(&str, &RawValue) -> Result<T, Error>,
 ) -> Result<Envelope<T>, Error> {
-    let envelope: RawEnvelope<'_> = serde_json::from_slice(body)
+    let text = std::str::from_utf8(body).map_err(|err| {
+        Error::with_detail(
+            ErrorKind::MalformedPayload,
+            format!("body is not UTF-8 (byte {})", err.valid_up_to()),
+        )
+    })?;
+    let envelope: RawEnvelope<'_> = serde_json::from_str(text)
         .map_err(|err| Error::with_detail(ErrorKind::MalformedPayload, describe(&err)))?;
     if !is_object(envelope.data) {
         return Err(Error::with_detail(
@@ -342,6 +358,18 @@ mod tests {
                 (Err(_), _) => {}
             }
         }
+    }
+
+    /// Found by the decode_event fuzz target: invalid UTF-8 inside a field serde ignores.
+    #[test]
+    fn invalid_utf8_anywhere_is_malformed_on_both_paths() {
+        let mut body =
+            br#"{"event_type":"x","timestamp":1,"data":{"note":"ab"},"extra":"cd"}"#.to_vec();
+        let at = body.iter().rposition(|&b| b == b'c').unwrap();
+        body[at] = 0xe6;
+        assert!(decode_event_fast(&body).is_err());
+        let err = decode_event(&body, no_window).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MalformedPayload);
     }
 
     #[test]

@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::ops::compute::Op;
+use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
 use super::{ClaimOutcome, ClaimToken, ReplayStore, StoreFuture};
@@ -75,6 +76,10 @@ impl MemoryStore {
         MemoryStore {
             cache: Cache::builder()
                 .max_capacity(capacity)
+                // moka's default TinyLFU admission would turn away the newest keys once the
+                // store is full, forgetting an event right after handling it. Replay
+                // protection wants the opposite: forget the oldest first.
+                .eviction_policy(EvictionPolicy::lru())
                 .expire_after(EntryExpiry)
                 .build(),
         }
@@ -259,6 +264,30 @@ mod tests {
                 .count()
         });
         assert_eq!(winners, 1);
+    }
+
+    #[test]
+    fn a_full_store_forgets_the_oldest_keys_first() {
+        let store = MemoryStore::with_capacity(10);
+        let token = ClaimToken::random().unwrap();
+        let ttl = Duration::from_secs(600);
+        for i in 0..100 {
+            let key = format!("key-{i}");
+            block(store.claim(&key, &token, Duration::from_secs(60)));
+            assert!(block(store.complete(&key, &token, ttl)));
+            let _ = store.len(); // runs pending evictions, as a busy receiver's traffic would
+        }
+        let other = ClaimToken::random().unwrap();
+        assert_eq!(
+            block(store.claim("key-99", &other, Duration::from_secs(60))),
+            ClaimOutcome::Duplicate,
+            "the newest key was forgotten"
+        );
+        assert_eq!(
+            block(store.claim("key-0", &other, Duration::from_secs(60))),
+            ClaimOutcome::Fresh,
+            "the oldest key was kept"
+        );
     }
 
     #[test]
