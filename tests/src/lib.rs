@@ -49,3 +49,12 @@ pub fn require_tool(tool: &str, install_hint: &str) {
 }
 pub mod matrix;
 pub mod redis_server;
+
+/// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
+#[cfg(doctest)]
+pub mod guides {
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
+    #[doc = include_str!("../../docs/secrets-and-rotation.md")]
+    pub struct SecretsAndRotation;
+}
