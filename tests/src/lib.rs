@@ -57,4 +57,6 @@ pub mod guides {
     pub struct Readme;
     #[doc = include_str!("../../docs/secrets-and-rotation.md")]
     pub struct SecretsAndRotation;
+    #[doc = include_str!("../../docs/manual-verify.md")]
+    pub struct ManualVerify;
 }
