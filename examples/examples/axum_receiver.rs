@@ -1,4 +1,4 @@
-//! Receives RxScale webhooks with axum.
+//! Receives RxScale webhooks with axum, each event handled once.
 //!
 //! ```text
 //! RXSCALE_WEBHOOK_SECRET=whsec_... cargo run -p examples --example axum_receiver
@@ -6,10 +6,13 @@
 //!
 //! Serves `POST /webhooks/rxscale` on 127.0.0.1:3000 (`HOST` and `PORT` change that). Each
 //! handled event prints one JSON line to stdout, then gets a 200. Deliveries that fail
-//! verification never reach `handle`: they get 401, 413, 400 or 422 with a JSON error.
+//! verification never reach `handle` (401, 413, 400 or 422), nor do redeliveries of a handled
+//! event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis when `RXSCALE_REDIS_URL`
+//! is set, so that several instances share them, and in memory otherwise.
 
 use axum::{Router, http::StatusCode, routing::post};
-use rxscale_webhooks_axum::{SigningSecret, VerifiedEvent, Verifier};
+use rxscale_webhooks_axum::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
+use rxscale_webhooks_redis::RedisStore;
 
 #[tokio::main]
 async fn main() {
@@ -30,22 +33,28 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|_| format!("PORT is not a port number: {port}"))?,
         Err(_) => 3000,
     };
+    let guard = match std::env::var("RXSCALE_REDIS_URL") {
+        Ok(url) => ReplayGuard::new(
+            RedisStore::connect(&url)
+                .await
+                .map_err(|error| format!("RXSCALE_REDIS_URL: {error}"))?,
+        ),
+        Err(_) => ReplayGuard::in_memory(),
+    };
 
+    let layer = VerifyLayer::new(verifier.clone()).replay_guard(guard);
     let app = Router::new()
-        .route("/webhooks/rxscale", post(handle))
+        .route("/webhooks/rxscale", post(handle).route_layer(layer))
         .with_state(verifier);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
-    eprintln!(
-        "listening on http://{}/webhooks/rxscale",
-        listener.local_addr()?
-    );
+    let addr = listener.local_addr()?;
+    eprintln!("listening on http://{addr}/webhooks/rxscale");
     axum::serve(listener, app).await?;
     Ok(())
 }
 
 async fn handle(VerifiedEvent(verified): VerifiedEvent) -> StatusCode {
-    // RxScale retries until it gets a 2xx, so the same event may arrive again: deduplicate
-    // on the key before doing anything that must happen once.
+    // Reached once per event: a 2xx marks it handled, anything else lets RxScale's retry in.
     let line = serde_json::json!({
         "handled": verified.event_type(),
         "key": verified.dedup_key().as_str(),

@@ -48,6 +48,7 @@ pub fn require_tool(tool: &str, install_hint: &str) {
     );
 }
 pub mod matrix;
+pub mod receiver;
 pub mod redis_server;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
@@ -57,6 +58,10 @@ pub mod guides {
     pub struct Readme;
     #[doc = include_str!("../../docs/secrets-and-rotation.md")]
     pub struct SecretsAndRotation;
+    #[doc = include_str!("../../docs/replay-protection.md")]
+    pub struct ReplayProtection;
+    #[doc = include_str!("../../docs/scaling-out.md")]
+    pub struct ScalingOut;
     #[doc = include_str!("../../docs/manual-verify.md")]
     pub struct ManualVerify;
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rxscale_webhooks::testing::fixture_at;
 use rxscale_webhooks::{EventType, OffsetDateTime, Verifier, sign};
+use rxscale_webhooks_tests::redis_server::RedisServer;
 use rxscale_webhooks_tests::{TEST_SECRET, test_secret};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -67,11 +68,22 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
 
 /// Starts the example with the test secret on an ephemeral port and waits until it listens.
 async fn start(binary: &PathBuf) -> (Child, SocketAddr, Lines<BufReader<ChildStdout>>) {
-    let mut child = command(binary)
+    start_with(binary, None).await
+}
+
+/// Like [`start`], with `RXSCALE_REDIS_URL` set when `redis_url` is given.
+async fn start_with(
+    binary: &PathBuf,
+    redis_url: Option<&str>,
+) -> (Child, SocketAddr, Lines<BufReader<ChildStdout>>) {
+    let mut command = command(binary);
+    command
         .env("RXSCALE_WEBHOOK_SECRET", TEST_SECRET)
-        .env("PORT", "0")
-        .spawn()
-        .unwrap();
+        .env("PORT", "0");
+    if let Some(url) = redis_url {
+        command.env("RXSCALE_REDIS_URL", url);
+    }
+    let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let banner = tokio::time::timeout(LINE_TIMEOUT, stderr.next_line())
         .await
@@ -92,17 +104,35 @@ async fn start(binary: &PathBuf) -> (Child, SocketAddr, Lines<BufReader<ChildStd
     (child, addr, stdout)
 }
 
-async fn deliver(addr: SocketAddr, body: &str, signature: &str) -> u16 {
-    reqwest::Client::new()
+/// The status, and whether the delivery was answered as a duplicate.
+async fn deliver_marked(addr: SocketAddr, body: &str, signature: &str) -> (u16, bool) {
+    let response = reqwest::Client::new()
         .post(format!("http://{addr}/webhooks/rxscale"))
         .header("content-type", "application/json")
         .header("x-webhook-signature", signature)
         .body(body.to_owned())
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .unwrap();
+    let duplicate = response
+        .headers()
+        .get("x-webhook-duplicate")
+        .is_some_and(|value| value == "true");
+    (response.status().as_u16(), duplicate)
+}
+
+async fn deliver(addr: SocketAddr, body: &str, signature: &str) -> u16 {
+    deliver_marked(addr, body, signature).await.0
+}
+
+fn expected_line(body: &str) -> String {
+    let verifier = Verifier::builder().secret(test_secret()).build().unwrap();
+    let expected = verifier.verify(body, sign(&test_secret(), body)).unwrap();
+    format!(
+        r#"{{"handled":"{}","key":"{}"}}"#,
+        expected.event_type(),
+        expected.dedup_key()
+    )
 }
 
 #[tokio::test]
@@ -131,7 +161,6 @@ async fn axum_receiver_behaves_as_documented() {
 
     let (mut child, addr, mut stdout) = start(&binary).await;
     // The example's verifier uses the default 72-hour window: recent timestamps pass.
-    let verifier = Verifier::builder().secret(test_secret()).build().unwrap();
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let unknown = format!(
         r#"{{"event_type":"rxscale_setup_test","timestamp":{now},"payload_version":"1","data":{{"uid":"setup-1"}}}}"#
@@ -145,20 +174,63 @@ async fn axum_receiver_behaves_as_documented() {
     for body in &bodies {
         // A rejected delivery first: it must print nothing.
         assert_eq!(deliver(addr, body, &"0".repeat(64)).await, 401);
-        assert_eq!(deliver(addr, body, &sign(&test_secret(), body)).await, 200);
-        let expected = verifier.verify(body, sign(&test_secret(), body)).unwrap();
-        let line = next_line(&mut stdout).await;
-        assert_eq!(
-            line,
-            format!(
-                r#"{{"handled":"{}","key":"{}"}}"#,
-                expected.event_type(),
-                expected.dedup_key()
-            )
-        );
+        let signature = sign(&test_secret(), body);
+        assert_eq!(deliver_marked(addr, body, &signature).await, (200, false));
+        assert_eq!(next_line(&mut stdout).await, expected_line(body));
+        // RxScale's retry of a handled event: acknowledged, marked, and not handled again.
+        assert_eq!(deliver_marked(addr, body, &signature).await, (200, true));
     }
 
     child.kill().await.unwrap();
     // Nothing else was printed: every line on stdout was one handled event.
     assert!(stdout.next_line().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn axum_receiver_shares_its_claims_through_redis() {
+    let binary = example_binary();
+
+    // An unreachable Redis: one line naming the variable, and a failing exit.
+    let closed_port = rxscale_webhooks_tests::redis_server::free_port();
+    let output = command(&binary)
+        .env("RXSCALE_WEBHOOK_SECRET", TEST_SECRET)
+        .env("PORT", "0")
+        .env(
+            "RXSCALE_REDIS_URL",
+            format!("redis://127.0.0.1:{closed_port}/0"),
+        )
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("RXSCALE_REDIS_URL"), "{stderr}");
+
+    // Two instances sharing one Redis: an event handled by one is a duplicate for the other.
+    let redis = RedisServer::start();
+    let (mut first, first_addr, mut first_out) = start_with(&binary, Some(&redis.url())).await;
+    let (mut second, second_addr, mut second_out) = start_with(&binary, Some(&redis.url())).await;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    for event_type in EventType::ALL {
+        let body = fixture_at(event_type, now);
+        let signature = sign(&test_secret(), &body);
+        assert_eq!(
+            deliver_marked(first_addr, &body, &signature).await,
+            (200, false)
+        );
+        assert_eq!(next_line(&mut first_out).await, expected_line(&body));
+        assert_eq!(
+            deliver_marked(second_addr, &body, &signature).await,
+            (200, true)
+        );
+    }
+
+    first.kill().await.unwrap();
+    second.kill().await.unwrap();
+    assert!(first_out.next_line().await.unwrap().is_none());
+    assert!(
+        second_out.next_line().await.unwrap().is_none(),
+        "the second instance handled nothing"
+    );
 }

@@ -23,6 +23,12 @@ use crate::rejection::{BodyReadFailed, BodyTooLarge, WebhookRejection};
 /// It consumes the body, so it must be the handler's last argument. Failures answer with
 /// [`WebhookRejection`].
 ///
+/// **Exactly once needs the layer.** The extractor runs before your handler and never sees
+/// its response, so on its own it cannot tell a handled event from a failed one, and does not
+/// deduplicate: every authentic redelivery reaches the handler. Mount
+/// [`VerifyLayer::replay_guard`](crate::VerifyLayer::replay_guard) on the route to have each
+/// event handled once; the extractor then takes the layer's result.
+///
 /// ```
 /// use axum::{http::StatusCode, routing::post, Router};
 /// use rxscale_webhooks_axum::{Event, VerifiedEvent, Verifier};
@@ -96,7 +102,9 @@ where
 ///
 /// Behind [`VerifyLayer`](crate::VerifyLayer), a `Verified<T>` in the extensions is used as is;
 /// for any other `T` the body the layer passed on is verified again as `T`, with the
-/// [`Verifier`] from the state.
+/// [`Verifier`] from the state. As with [`VerifiedEvent`], exactly-once handling needs the
+/// layer's [replay guard](crate::VerifyLayer::replay_guard): the extractor alone does not
+/// deduplicate.
 ///
 /// ```
 /// use axum::{http::StatusCode, routing::post, Router};

@@ -11,7 +11,10 @@
 //! - [`VerifiedEvent`] and [`VerifiedEnvelope`]: the extractors.
 //! - [`WebhookRejection`]: what they answer with when a delivery is refused.
 //! - [`VerifyLayer`]: the tower layer, re-exported from `rxscale-webhooks-tower`, with
-//!   [`UndecodedEvent`] and [`VerifiedBody`].
+//!   [`UndecodedEvent`] and [`VerifiedBody`]. With [`VerifyLayer::replay_guard`] it also
+//!   makes each event handled once; see [Exactly once](#exactly-once-needs-the-layer).
+//! - [`ReplayGuard`] and the [`replay`] module (`MemoryStore`, `FailMode`, ...), re-exported
+//!   from the core for the layer's guard.
 //! - [`Verifier`], [`Verified`], [`Event`] and the rest of the core crate's vocabulary,
 //!   re-exported so that one dependency is enough.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -31,8 +34,8 @@ pub use rxscale_webhooks_tower::{
 #[doc(no_inline)]
 pub use rxscale_webhooks::{
     ConfigError, DedupKey, EVENT_HEADER, Error, ErrorKind, Event, EventType, Fingerprint,
-    OffsetDateTime, SIGNATURE_HEADER, SigningSecret, Verified, Verifier, VerifierBuilder, event,
-    sign,
+    OffsetDateTime, ReplayGuard, ReplayStore, SIGNATURE_HEADER, SigningSecret, Verified, Verifier,
+    VerifierBuilder, event, replay, sign,
 };
 
 #[cfg(feature = "testing")]

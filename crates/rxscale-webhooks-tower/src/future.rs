@@ -6,10 +6,11 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use rxscale_webhooks::{ErrorKind, OffsetDateTime, SIGNATURE_HEADER};
+use rxscale_webhooks::replay::{Admission, DUPLICATE_HEADER, GuardAnswer};
+use rxscale_webhooks::{ErrorKind, OffsetDateTime, ReplayGuard, SIGNATURE_HEADER, Verifier};
 use serde_json::value::RawValue;
 use tower_service::Service;
 use tracing::Span;
@@ -20,31 +21,50 @@ use crate::layer::Config;
 use crate::trace;
 
 pin_project! {
-    /// The response future of [`Verify`](crate::Verify): reads and verifies the body, then
-    /// runs the wrapped service, or answers the rejection itself.
+    /// The response future of [`Verify`](crate::Verify): reads and verifies the body, claims
+    /// the delivery with the replay guard if there is one, then runs the wrapped service, or
+    /// answers by itself.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<VerifiedBody>>,
     {
         #[pin]
-        state: State<S, S::Future, B>,
+        state: State<S, S::Future, B, Result<S::Response, S::Error>>,
         span: Span,
         started: Instant,
     }
 }
 
+/// The guard's futures are `async fn`s of the core; boxing them keeps this future nameable.
+/// Only deliveries behind a guard pay for the allocation.
+type AdmitFuture = Pin<Box<dyn Future<Output = Result<Admission, GuardAnswer>> + Send>>;
+type FinishFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 pin_project! {
     #[project = StateProj]
-    enum State<S, F, B> {
+    enum State<S, F, B, O> {
         Reading {
             #[pin]
             body: B,
             collected: Collected,
             pending: Option<Pending<S>>,
         },
+        Admitting {
+            admit: AdmitFuture,
+            call: Option<(S, Request<VerifiedBody>)>,
+        },
+        // Dropping this state (the caller gave up, or the service panicked) drops the
+        // admission, which releases the claim.
         Calling {
             #[pin]
             future: F,
+            admission: Option<Admission>,
+        },
+        // The claim is settled before the response leaves, so that a 2xx RxScale sees always
+        // has its key recorded as completed.
+        Finishing {
+            finish: FinishFuture,
+            output: Option<O>,
         },
         Rejected {
             failure: Failure,
@@ -162,18 +182,77 @@ where
                             unreachable!("the request is taken only when leaving this state")
                         };
                         let bytes = collected.take();
-                        match verify(&config, parts, bytes, this.span) {
-                            Ok(request) => State::Calling {
-                                future: inner.call(request),
+                        let guard = config.replay_guard.as_ref();
+                        match verify(&config, parts, bytes, guard.is_some(), this.span) {
+                            Ok((request, key)) => match guard.zip(key) {
+                                Some((guard, key)) => State::Admitting {
+                                    admit: admit(guard, &config.verifier, key),
+                                    call: Some((inner, request)),
+                                },
+                                None => State::Calling {
+                                    future: inner.call(request),
+                                    admission: None,
+                                },
                             },
                             Err(failure) => State::Rejected { failure },
                         }
                     }
                 },
-                StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx));
+                StateProj::Admitting { admit, call } => {
+                    let admitted = ready!(admit.as_mut().poll(cx));
+                    let Some((mut inner, request)) = call.take() else {
+                        unreachable!("the request is taken only when leaving this state")
+                    };
+                    match admitted {
+                        Ok(admission) => {
+                            if !admission.is_guarded() {
+                                this.span.record("outcome", "accepted_unguarded");
+                            }
+                            State::Calling {
+                                future: inner.call(request),
+                                admission: Some(admission).filter(Admission::is_guarded),
+                            }
+                        }
+                        Err(answer) => {
+                            tracing::debug!(
+                                outcome = answer.code(),
+                                status = answer.status_code(),
+                                "rxscale webhook answered by the replay guard"
+                            );
+                            State::Rejected {
+                                failure: Failure::Guard(answer),
+                            }
+                        }
+                    }
+                }
+                StateProj::Calling { future, admission } => {
+                    let output = ready!(future.poll(cx));
+                    match admission.take() {
+                        Some(admission) => {
+                            let succeeded = matches!(
+                                &output,
+                                Ok(response) if response.status().is_success()
+                            );
+                            State::Finishing {
+                                finish: Box::pin(admission.finish(succeeded)),
+                                output: Some(output),
+                            }
+                        }
+                        None => {
+                            trace::record_elapsed(this.span, *this.started);
+                            return Poll::Ready(
+                                output.map(|response| response.map(ResponseBody::inner)),
+                            );
+                        }
+                    }
+                }
+                StateProj::Finishing { finish, output } => {
+                    ready!(finish.as_mut().poll(cx));
+                    let Some(output) = output.take() else {
+                        unreachable!("the output is taken only when leaving this state")
+                    };
                     trace::record_elapsed(this.span, *this.started);
-                    return Poll::Ready(result.map(|response| response.map(ResponseBody::inner)));
+                    return Poll::Ready(output.map(|response| response.map(ResponseBody::inner)));
                 }
                 StateProj::Rejected { failure } => {
                     trace::record_rejection(this.span, failure.code());
@@ -186,13 +265,26 @@ where
     }
 }
 
-/// Checks the delivery and, on success, rebuilds the request around the very same bytes.
+/// Claims `key`; the guard and key are owned so that the future can be boxed as `'static`.
+fn admit(guard: &ReplayGuard, verifier: &Verifier, key: String) -> AdmitFuture {
+    let guard = guard.clone();
+    let completed_ttl = guard.completed_ttl_for(verifier);
+    Box::pin(async move { guard.admit(&key, completed_ttl).await })
+}
+
+/// Checks the delivery and, on success, rebuilds the request around the very same bytes. The
+/// dedup key is copied out only when a replay guard needs it.
 fn verify(
     config: &Config,
     mut parts: Parts,
     bytes: Bytes,
+    want_key: bool,
     span: &Span,
-) -> Result<Request<VerifiedBody>, Failure> {
+) -> Result<(Request<VerifiedBody>, Option<String>), Failure> {
+    let key = |verified_key: &rxscale_webhooks::DedupKey| {
+        want_key.then(|| verified_key.as_str().to_owned())
+    };
+    let dedup_key;
     let now = OffsetDateTime::now_utc();
     let signatures = || {
         parts
@@ -205,6 +297,7 @@ fn verify(
         Ok(verified) => {
             trace::record_verified(span, &verified, "accepted");
             trace::warn_on_event_header_mismatch(&parts.headers, verified.event_type());
+            dedup_key = key(verified.dedup_key());
             parts.extensions.insert(verified);
         }
         Err(error)
@@ -216,11 +309,15 @@ fn verify(
                 .map_err(|error| Failure::Rejected(error.kind()))?;
             trace::record_verified(span, &raw, "passed_through");
             trace::warn_on_event_header_mismatch(&parts.headers, raw.event_type());
+            dedup_key = key(raw.dedup_key());
             parts.extensions.insert(UndecodedEvent::new(raw, error));
         }
         Err(error) => return Err(Failure::Rejected(error.kind())),
     }
-    Ok(Request::from_parts(parts, VerifiedBody::new(bytes)))
+    Ok((
+        Request::from_parts(parts, VerifiedBody::new(bytes)),
+        dedup_key,
+    ))
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -233,25 +330,35 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// Why the layer answered by itself.
 #[derive(Debug, Clone, Copy)]
 enum Failure {
+    /// The delivery failed verification.
     Rejected(ErrorKind),
+    /// The replay guard answered: a duplicate, a claim in flight, or the store unavailable.
+    Guard(GuardAnswer),
 }
 
 impl Failure {
     fn code(self) -> &'static str {
         match self {
             Failure::Rejected(kind) => kind.code(),
+            Failure::Guard(answer) => answer.code(),
         }
     }
 
     fn response<B>(self) -> Response<ResponseBody<B>> {
         let (status, body) = match self {
             Failure::Rejected(kind) => (kind.status_code(), kind.response_body()),
+            Failure::Guard(answer) => (answer.status_code(), answer.response_body()),
         };
         let mut response = Response::new(ResponseBody::rejection(body));
         *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if matches!(self, Failure::Guard(answer) if answer.is_duplicate()) {
+            headers.insert(
+                HeaderName::from_static(DUPLICATE_HEADER),
+                HeaderValue::from_static("true"),
+            );
+        }
         response
     }
 }

@@ -1,4 +1,4 @@
-use rxscale_webhooks::Verifier;
+use rxscale_webhooks::{ReplayGuard, Verifier};
 use tower_layer::Layer;
 
 use crate::service::Verify;
@@ -28,6 +28,7 @@ pub struct VerifyLayer {
 pub(crate) struct Config {
     pub(crate) verifier: Verifier,
     pub(crate) pass_invalid_event_data: bool,
+    pub(crate) replay_guard: Option<ReplayGuard>,
 }
 
 impl VerifyLayer {
@@ -37,6 +38,7 @@ impl VerifyLayer {
             config: Config {
                 verifier,
                 pass_invalid_event_data: false,
+                replay_guard: None,
             },
         }
     }
@@ -52,6 +54,45 @@ impl VerifyLayer {
     /// Default: `false`, such deliveries are rejected with 422.
     pub fn pass_invalid_event_data(mut self, pass: bool) -> Self {
         self.config.pass_invalid_event_data = pass;
+        self
+    }
+
+    /// Runs every verified delivery through `guard`, so that the wrapped service handles each
+    /// event once, across retries and across instances sharing the guard's store.
+    ///
+    /// After verification the delivery's dedup key is claimed. A fresh claim calls the service;
+    /// its response is awaited and, **before it is returned**, a 2xx marks the key completed
+    /// (remembered for [`ReplayGuard::completed_ttl_for`] the layer's verifier: its age window
+    /// by default) while anything else, an error included, releases the claim so RxScale's
+    /// retry is processed. A panic or a dropped response future releases it too. Otherwise the
+    /// layer answers by itself, without calling the service:
+    ///
+    /// | claim found | status | body |
+    /// |---|---|---|
+    /// | completed before | 200, with `X-Webhook-Duplicate: true` | `{"status":"duplicate"}` |
+    /// | a live claim elsewhere | 409 | `{"error":"in_flight"}` |
+    /// | the store unreachable (fail-closed) | 503 | `{"error":"replay_store_unavailable"}` |
+    ///
+    /// Deliveries passed through with an [`UndecodedEvent`](crate::UndecodedEvent) are guarded
+    /// too: they have a dedup key like any other.
+    ///
+    /// Default: none, every verified delivery reaches the service and deduplication is yours.
+    ///
+    /// ```
+    /// use rxscale_webhooks::{ReplayGuard, Verifier};
+    /// use rxscale_webhooks_tower::VerifyLayer;
+    ///
+    /// # fn main() -> Result<(), rxscale_webhooks::ConfigError> {
+    /// let verifier = Verifier::builder().secret("whsec_abc123").build()?;
+    /// // One instance: in memory. Several: `ReplayGuard::new(RedisStore)` from
+    /// // `rxscale-webhooks-redis`.
+    /// let layer = VerifyLayer::new(verifier).replay_guard(ReplayGuard::in_memory());
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replay_guard(mut self, guard: ReplayGuard) -> Self {
+        self.config.replay_guard = Some(guard);
         self
     }
 

@@ -8,7 +8,8 @@
 //!
 //! ## Items at a glance
 //!
-//! - [`VerifyLayer`]: the layer, with its one setting, [`VerifyLayer::pass_invalid_event_data`].
+//! - [`VerifyLayer`]: the layer, with its settings [`VerifyLayer::replay_guard`] (exactly-once
+//!   handling) and [`VerifyLayer::pass_invalid_event_data`].
 //! - [`Verify`]: the service it wraps yours in; [`ResponseFuture`] is its future.
 //! - [`VerifiedBody`]: the request body your service receives, the verified bytes.
 //! - [`ResponseBody`]: your response body, or the layer's own JSON rejection.

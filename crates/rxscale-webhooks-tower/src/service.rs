@@ -2,7 +2,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use rxscale_webhooks::Verifier;
+use rxscale_webhooks::{ReplayGuard, Verifier};
 use tower_service::Service;
 
 use crate::body::{ResponseBody, VerifiedBody};
@@ -36,6 +36,13 @@ impl<S> Verify<S> {
     #[must_use]
     pub fn pass_invalid_event_data(mut self, pass: bool) -> Self {
         self.config.pass_invalid_event_data = pass;
+        self
+    }
+
+    /// See [`VerifyLayer::replay_guard`]. Default: none.
+    #[must_use]
+    pub fn replay_guard(mut self, guard: ReplayGuard) -> Self {
+        self.config.replay_guard = Some(guard);
         self
     }
 

@@ -1,0 +1,225 @@
+use std::ops::{Deref, DerefMut};
+use std::time::Instant;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{HeaderMap, HeaderValue};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use rxscale_webhooks::{Error, OffsetDateTime, SIGNATURE_HEADER, Verified, Verifier};
+use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
+
+use crate::body::read_limited;
+use crate::middleware::VerifiedBy;
+use crate::rejection::WebhookRejection;
+use crate::trace;
+
+/// Extracts an authentic, fresh RxScale delivery as a typed [`Event`](rxscale_webhooks::Event).
+///
+/// - Behind [`VerifyWebhook`](crate::VerifyWebhook), it takes the [`Verified`] event the
+///   middleware put in the request extensions: nothing is read or verified twice.
+/// - Otherwise it takes the request body, reads at most the verifier's `max_body_bytes` (413 as
+///   soon as the body passes it), and verifies it with the [`Verifier`] registered through
+///   `app_data`: `.app_data(web::Data::new(verifier))` or `.app_data(verifier)`.
+///
+/// Without the middleware it **owns the body**: it cannot be combined with `web::Json`,
+/// `web::Bytes` or `String` in the same handler (they would find the body already taken). To
+/// get both the event and the body, wrap the route with [`VerifyWebhook`](crate::VerifyWebhook).
+///
+/// Failures answer with [`WebhookRejection`].
+///
+/// ```
+/// use actix_web::{web, App, HttpResponse};
+/// use rxscale_webhooks_actix::{Event, VerifiedEvent, Verifier};
+///
+/// async fn handle(event: VerifiedEvent) -> HttpResponse {
+///     if let Event::PharmacyOrderCreated(order) = event.event() {
+///         println!("order {} ({})", order.uid, event.dedup_key());
+///     }
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// # fn main() -> Result<(), rxscale_webhooks_actix::ConfigError> {
+/// let verifier = Verifier::builder().secret("whsec_abc123").build()?;
+/// let app = App::new()
+///     .app_data(web::Data::new(verifier))
+///     .route("/webhooks/rxscale", web::post().to(handle));
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct VerifiedEvent(pub Verified);
+
+impl VerifiedEvent {
+    /// The verified delivery.
+    #[must_use]
+    pub fn into_inner(self) -> Verified {
+        self.0
+    }
+}
+
+impl Deref for VerifiedEvent {
+    type Target = Verified;
+
+    fn deref(&self) -> &Verified {
+        &self.0
+    }
+}
+
+impl DerefMut for VerifiedEvent {
+    fn deref_mut(&mut self) -> &mut Verified {
+        &mut self.0
+    }
+}
+
+impl FromRequest for VerifiedEvent {
+    type Error = WebhookRejection;
+    type Future = LocalBoxFuture<'static, Result<Self, WebhookRejection>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if let Some(verified) = request.extensions().get::<Verified>() {
+            let verified = verified.clone();
+            return Box::pin(async move { Ok(VerifiedEvent(verified)) });
+        }
+        let future = verify_request(request, payload, |verifier, body, headers, now| {
+            verifier.verify_any_at(body, signatures(headers), now)
+        });
+        Box::pin(async move { future.await.map(VerifiedEvent) })
+    }
+}
+
+/// Like [`VerifiedEvent`], with `data` decoded into a type of your own.
+///
+/// `T` is anything serde can decode: your own struct, `serde_json::Value`, or
+/// `Box<serde_json::value::RawValue>` to keep `data` verbatim. The envelope is checked exactly
+/// as for [`VerifiedEvent`]; a `data` that does not fit `T` is 422 `invalid_event_data`.
+///
+/// It always verifies the body itself, so it owns the body like [`VerifiedEvent`] does. Behind
+/// [`VerifyWebhook`](crate::VerifyWebhook) it reads the bytes the middleware put back and
+/// verifies them with the middleware's verifier (no `app_data` needed).
+///
+/// ```
+/// use actix_web::{web, App, HttpResponse};
+/// use rxscale_webhooks_actix::{VerifiedEnvelope, Verifier};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Order {
+///     uid: String,
+/// }
+///
+/// async fn handle(order: VerifiedEnvelope<Order>) -> HttpResponse {
+///     println!("{} for {}", order.event_type(), order.event().uid);
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// # fn main() -> Result<(), rxscale_webhooks_actix::ConfigError> {
+/// let verifier = Verifier::builder().secret("whsec_abc123").build()?;
+/// let app = App::new()
+///     .app_data(verifier) // a plain Verifier works as well as web::Data<Verifier>
+///     .route("/webhooks/orders", web::post().to(handle));
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct VerifiedEnvelope<T>(pub Verified<T>);
+
+impl<T> VerifiedEnvelope<T> {
+    /// The verified delivery.
+    #[must_use]
+    pub fn into_inner(self) -> Verified<T> {
+        self.0
+    }
+}
+
+impl<T> Deref for VerifiedEnvelope<T> {
+    type Target = Verified<T>;
+
+    fn deref(&self) -> &Verified<T> {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for VerifiedEnvelope<T> {
+    fn deref_mut(&mut self) -> &mut Verified<T> {
+        &mut self.0
+    }
+}
+
+impl<T> FromRequest for VerifiedEnvelope<T>
+where
+    T: DeserializeOwned + 'static,
+{
+    type Error = WebhookRejection;
+    type Future = LocalBoxFuture<'static, Result<Self, WebhookRejection>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let future = verify_request(request, payload, |verifier, body, headers, now| {
+            verifier.verify_as_any_at::<T>(body, signatures(headers), now)
+        });
+        Box::pin(async move { future.await.map(VerifiedEnvelope) })
+    }
+}
+
+/// How an extractor checks the bytes: as an [`Event`](rxscale_webhooks::Event) or as its own `T`.
+type Check<T> = fn(&Verifier, &[u8], &HeaderMap, OffsetDateTime) -> Result<Verified<T>, Error>;
+
+/// Finds the verifier, then reads and checks the body inside a delivery span like the
+/// middleware's.
+fn verify_request<T: 'static>(
+    request: &HttpRequest,
+    payload: &mut Payload,
+    check: Check<T>,
+) -> LocalBoxFuture<'static, Result<Verified<T>, WebhookRejection>> {
+    let Some(verifier) = find_verifier(request) else {
+        tracing::error!(
+            path = request.path(),
+            "no rxscale_webhooks::Verifier is registered for this route, so every delivery is \
+             answered 500: add `.app_data(web::Data::new(verifier))` or `.app_data(verifier)` \
+             to the App, scope or resource, or wrap the route with `VerifyWebhook::new(verifier)`"
+        );
+        return Box::pin(async { Err(WebhookRejection::missing_verifier()) });
+    };
+    let request = request.clone();
+    let mut payload = payload.take();
+    let span = trace::delivery_span();
+    let started = Instant::now();
+    Box::pin(async move {
+        let result: Result<Verified<T>, WebhookRejection> = async {
+            let headers = request.headers();
+            let body = read_limited(&mut payload, headers, verifier.max_body_bytes())
+                .await
+                .map_err(WebhookRejection::delivery)?;
+            let verified = check(&verifier, &body, headers, OffsetDateTime::now_utc())
+                .map_err(WebhookRejection::delivery)?;
+            trace::record_verified(&span, &verified, "accepted");
+            trace::warn_on_event_header_mismatch(headers, verified.event_type());
+            Ok(verified)
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(rejection) = &result {
+            trace::record_rejection(&span, rejection.kind());
+        }
+        trace::record_elapsed(&span, started);
+        result
+    })
+}
+
+/// Every `X-Webhook-Signature` value: a delivery passes if any of them matches.
+pub(crate) fn signatures(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers.get_all(SIGNATURE_HEADER).map(HeaderValue::as_bytes)
+}
+
+/// The middleware's verifier first (it is the one that authenticated these bytes), then
+/// `web::Data<Verifier>`, then a plain `Verifier`.
+fn find_verifier(request: &HttpRequest) -> Option<Verifier> {
+    if let Some(VerifiedBy(verifier)) = request.extensions().get::<VerifiedBy>() {
+        return Some(verifier.clone());
+    }
+    request
+        .app_data::<web::Data<Verifier>>()
+        .map(|data| Verifier::clone(data))
+        .or_else(|| request.app_data::<Verifier>().cloned())
+}

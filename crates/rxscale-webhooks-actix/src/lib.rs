@@ -1,0 +1,47 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `testing` | no | [`testing`]: the core crate's signed-payload fixtures, for your handler tests. |
+//!
+//! The crate needs no actix-web feature of its own: it depends on `actix-web` with default
+//! features off, so your application's choice of features (compression, TLS, cookies) stands.
+//!
+//! ## Items at a glance
+//!
+//! - [`VerifiedEvent`] and [`VerifiedEnvelope`]: the extractors (`FromRequest`).
+//! - [`VerifyWebhook`]: the middleware (`Transform`), and [`VerifyWebhookMiddleware`], the
+//!   service it wraps a route in.
+//! - [`WebhookRejection`]: what both answer with when a delivery is refused (`ResponseError`).
+//! - [`UndecodedEvent`]: what replaces the [`Verified`] event in the extensions when the
+//!   middleware passes undecodable data through.
+//! - [`Verifier`], [`Verified`], [`Event`] and the rest of the core crate's vocabulary,
+//!   re-exported so that one dependency is enough.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+mod body;
+mod extract;
+mod middleware;
+mod rejection;
+mod trace;
+mod undecoded;
+
+pub use extract::{VerifiedEnvelope, VerifiedEvent};
+pub use middleware::{VerifyWebhook, VerifyWebhookMiddleware};
+pub use rejection::WebhookRejection;
+pub use undecoded::UndecodedEvent;
+
+#[doc(no_inline)]
+pub use rxscale_webhooks::{
+    ConfigError, DedupKey, EVENT_HEADER, Error, ErrorKind, Event, EventType, Fingerprint,
+    OffsetDateTime, SIGNATURE_HEADER, SigningSecret, Verified, Verifier, VerifierBuilder, event,
+    sign,
+};
+
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+#[doc(no_inline)]
+pub use rxscale_webhooks::testing;

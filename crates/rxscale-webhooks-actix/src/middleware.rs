@@ -1,0 +1,227 @@
+use std::future::{Ready, ready};
+use std::rc::Rc;
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::HeaderMap;
+use actix_web::web::Bytes;
+use actix_web::{HttpMessage as _, ResponseError as _};
+use futures_util::future::LocalBoxFuture;
+use rxscale_webhooks::{ErrorKind, OffsetDateTime, Verifier};
+use serde_json::value::RawValue;
+use tracing::{Instrument as _, Span};
+
+use crate::UndecodedEvent;
+use crate::body::read_limited;
+use crate::extract::signatures;
+use crate::rejection::WebhookRejection;
+use crate::trace;
+
+/// Middleware that verifies every request as an RxScale webhook before the handler runs.
+///
+/// On success it
+///
+/// - puts the very bytes it verified back into the request payload, so `web::Json<T>`,
+///   `web::Bytes`, `String` and [`VerifiedEvent`](crate::VerifiedEvent) all still work in the
+///   handler;
+/// - stores the [`Verified`](rxscale_webhooks::Verified) event in the request extensions: take
+///   it with [`VerifiedEvent`](crate::VerifiedEvent) or `web::ReqData<Verified>`.
+///
+/// On failure it answers the [`WebhookRejection`] itself and the handler never runs. Several
+/// `X-Webhook-Signature` headers are allowed: the delivery passes if any of them matches.
+///
+/// Wrap the webhook's **route** (`web::post().to(handle).wrap(..)`), not the resource or the
+/// app, so that a wrong method still gets actix-web's 405 rather than a 401.
+///
+/// ```
+/// use actix_web::{web, App, HttpResponse};
+/// use rxscale_webhooks_actix::{Verified, Verifier, VerifyWebhook};
+///
+/// async fn handle(
+///     verified: web::ReqData<Verified>,
+///     body: web::Json<serde_json::Value>, // the verified bytes, intact
+/// ) -> HttpResponse {
+///     println!("{} {}", verified.dedup_key(), body["data"]["uid"]);
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// # fn main() -> Result<(), rxscale_webhooks_actix::ConfigError> {
+/// let verifier = Verifier::builder().secret("whsec_abc123").build()?;
+/// let app = App::new().route(
+///     "/webhooks/rxscale",
+///     web::post().to(handle).wrap(VerifyWebhook::new(verifier)),
+/// );
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct VerifyWebhook {
+    config: Config,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    verifier: Verifier,
+    pass_invalid_event_data: bool,
+}
+
+impl VerifyWebhook {
+    /// Middleware that checks deliveries with `verifier`, including its `max_body_bytes` limit.
+    pub fn new(verifier: Verifier) -> Self {
+        VerifyWebhook {
+            config: Config {
+                verifier,
+                pass_invalid_event_data: false,
+            },
+        }
+    }
+
+    /// Whether an authentic, fresh delivery of a known event type whose `data` does not decode
+    /// ([`ErrorKind::InvalidEventData`]) is passed on to the handler with an
+    /// [`UndecodedEvent`] in its extensions, instead of being answered with 422.
+    ///
+    /// Passing it on lets you acknowledge (and store) an event whose shape changed before this
+    /// SDK learned it, rather than have RxScale retry it for as long as it retries.
+    ///
+    /// Default: `false`, such deliveries are rejected with 422.
+    pub fn pass_invalid_event_data(mut self, pass: bool) -> Self {
+        self.config.pass_invalid_event_data = pass;
+        self
+    }
+
+    /// The verifier this middleware checks with.
+    #[must_use]
+    pub fn verifier(&self) -> &Verifier {
+        &self.config.verifier
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for VerifyWebhook
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = VerifyWebhookMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(VerifyWebhookMiddleware {
+            service: Rc::new(service),
+            config: Rc::new(self.config.clone()),
+        }))
+    }
+}
+
+/// The service [`VerifyWebhook`] wraps a route's handler in.
+pub struct VerifyWebhookMiddleware<S> {
+    service: Rc<S>,
+    config: Rc<Config>,
+}
+
+impl<S> std::fmt::Debug for VerifyWebhookMiddleware<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyWebhookMiddleware")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks a request the middleware verified, with the verifier it used, so that
+/// [`VerifiedEnvelope`](crate::VerifiedEnvelope) can check the same bytes as its own type.
+#[derive(Clone)]
+pub(crate) struct VerifiedBy(pub(crate) Verifier);
+
+impl<S, B> Service<ServiceRequest> for VerifyWebhookMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let config = Rc::clone(&self.config);
+        let span = trace::delivery_span();
+        let started = Instant::now();
+        let recorded = span.clone();
+        let future = async move {
+            let span = recorded;
+            let mut payload = request.take_payload();
+            match verify(&config, &mut payload, request.headers(), &span).await {
+                Ok((bytes, verified)) => {
+                    {
+                        let mut extensions = request.extensions_mut();
+                        match verified {
+                            Passed::Decoded(verified) => {
+                                extensions.insert(*verified);
+                            }
+                            Passed::Undecoded(undecoded) => {
+                                extensions.insert(*undecoded);
+                            }
+                        }
+                        extensions.insert(VerifiedBy(config.verifier.clone()));
+                    }
+                    request.set_payload(Payload::from(bytes));
+                    let response = service.call(request).await;
+                    trace::record_elapsed(&span, started);
+                    response.map(ServiceResponse::map_into_left_body)
+                }
+                Err(rejection) => {
+                    trace::record_rejection(&span, rejection.kind());
+                    trace::record_elapsed(&span, started);
+                    let response = rejection.error_response();
+                    Ok(request.into_response(response).map_into_right_body())
+                }
+            }
+        };
+        Box::pin(future.instrument(span))
+    }
+}
+
+enum Passed {
+    Decoded(Box<rxscale_webhooks::Verified>),
+    Undecoded(Box<UndecodedEvent>),
+}
+
+/// Reads the body within the limit and checks it; on success returns the very bytes.
+async fn verify(
+    config: &Config,
+    payload: &mut Payload,
+    headers: &HeaderMap,
+    span: &Span,
+) -> Result<(Bytes, Passed), WebhookRejection> {
+    let verifier = &config.verifier;
+    let bytes = read_limited(payload, headers, verifier.max_body_bytes())
+        .await
+        .map_err(WebhookRejection::delivery)?;
+    let now = OffsetDateTime::now_utc();
+    let passed = match verifier.verify_any_at(&bytes, signatures(headers), now) {
+        Ok(verified) => {
+            trace::record_verified(span, &verified, "accepted");
+            trace::warn_on_event_header_mismatch(headers, verified.event_type());
+            Passed::Decoded(Box::new(verified))
+        }
+        Err(error)
+            if error.kind() == ErrorKind::InvalidEventData && config.pass_invalid_event_data =>
+        {
+            let raw = verifier
+                .verify_as_any_at::<Box<RawValue>>(&bytes, signatures(headers), now)
+                .map_err(WebhookRejection::delivery)?;
+            trace::record_verified(span, &raw, "passed_through");
+            trace::warn_on_event_header_mismatch(headers, raw.event_type());
+            Passed::Undecoded(Box::new(UndecodedEvent::new(raw, error)))
+        }
+        Err(error) => return Err(WebhookRejection::delivery(error)),
+    };
+    Ok((bytes, passed))
+}
