@@ -2,7 +2,7 @@
 //! and a round of deliveries that it must accept or reject. Needs no set-up.
 //!
 //! The scenarios are data ([`scenarios`]), and so is what each one expects, so that changing an
-//! expectation (the replay row, once the replay guard exists) is a one-line change.
+//! expectation is a one-line change.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -16,6 +16,8 @@ use clap::Args;
 use reqwest::Url;
 use rxscale_webhooks::testing::fixture_at;
 use rxscale_webhooks::{DEFAULT_MAX_AGE, ErrorKind, EventType, SigningSecret, Verifier};
+use rxscale_webhooks::ReplayGuard;
+use rxscale_webhooks::replay::GuardAnswer;
 use rxscale_webhooks_axum::{VerifiedEvent, VerifyLayer};
 
 use super::{runtime, unix_now};
@@ -33,14 +35,9 @@ const UNKNOWN_EVENT_TYPE: &str = "prescription_signed";
 /// How old the stale delivery is: an hour past the default maximum age the demo runs with.
 const STALE_AGE: Duration = Duration::from_secs(DEFAULT_MAX_AGE.as_secs() + 3600);
 
-/// What a replay of an already handled event should get.
-///
-/// The replay guard (issue 5) does not exist yet, so today a replay reaches the handler again.
-/// Once the guard is in the demo receiver, this becomes `(Expect::Duplicate, None)`.
-const REPLAY: (Expect, Option<&str>) = (
-    Expect::Handled,
-    Some("replay guard not yet available — issue 5"),
-);
+/// What a replay of an already handled event should get: the replay guard answers 200 with
+/// `X-Webhook-Duplicate: true`, and the handler does not run again.
+const REPLAY: (Expect, Option<&str>) = (Expect::Duplicate, None);
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {}
@@ -50,11 +47,7 @@ pub(crate) struct DemoArgs {}
 enum Expect {
     /// 200, and the handler runs.
     Handled,
-    /// 200, but the handler does not run again: how a replay guard answers a duplicate.
-    #[allow(
-        dead_code,
-        reason = "the expectation of the replay row once issue 5 lands"
-    )]
+    /// 200, but the handler does not run again: how the replay guard answers a duplicate.
     Duplicate,
     /// The layer answers with this kind's status and body; the handler does not run.
     Rejected(ErrorKind),
@@ -72,7 +65,11 @@ impl Expect {
     fn is_met_by(self, got: &Got) -> bool {
         match self {
             Expect::Handled => got.status == StatusCode::OK && got.handler_ran,
-            Expect::Duplicate => got.status == StatusCode::OK && !got.handler_ran,
+            Expect::Duplicate => {
+                got.status == StatusCode::OK
+                    && got.body == GuardAnswer::Duplicate.response_body()
+                    && !got.handler_ran
+            }
             Expect::Rejected(kind) => {
                 got.status.as_u16() == kind.status_code()
                     && got.body == kind.response_body()
@@ -226,7 +223,7 @@ async fn run_scenarios(secret: SigningSecret, verifier: Verifier) -> Result<Vec<
                 r#"{"ok":true}"#
             }
         })
-        .layer(VerifyLayer::new(verifier.clone()))
+        .layer(VerifyLayer::new(verifier.clone()).replay_guard(ReplayGuard::in_memory()))
         .with_state(verifier.clone());
 
     let socket = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
@@ -240,7 +237,7 @@ async fn run_scenarios(secret: SigningSecret, verifier: Verifier) -> Result<Vec<
         .map_err(|err| Failure::usage(format!("bad receiver address: {err}")))?;
 
     say(format!(
-        "rxscale-webhooks demo: an axum receiver with VerifyLayer at {url}\n\
+        "rxscale-webhooks demo: an axum receiver with VerifyLayer and an in-memory replay guard at {url}\n\
          secret: freshly generated ({}); max age {} h; body limit {} KiB\n",
         secret.fingerprint(),
         verifier.max_age().map_or(0, |age| age.as_secs() / 3600),
@@ -373,6 +370,10 @@ fn describe_got(got: &Got) -> String {
         .into_iter()
         .find(|kind| got.body == kind.response_body())
         .map(|kind| format!(" {kind}"))
+        .or_else(|| {
+            (got.body == GuardAnswer::Duplicate.response_body())
+                .then(|| format!(" {}", GuardAnswer::Duplicate.code()))
+        })
         .unwrap_or_default();
     format!("{}{code}", got.status.as_u16())
 }
