@@ -4,7 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `testing` | no | [`testing`]: the core crate's signed-payload fixtures, for your handler tests. |
+//! | `testing` | no | [`testing`]: fixtures, `TestDelivery` and signed `http::Request`s for `Router::oneshot`, to test your handlers. |
 //!
 //! ## Items at a glance
 //!
@@ -40,5 +40,4 @@ pub use rxscale_webhooks::{
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-#[doc(no_inline)]
-pub use rxscale_webhooks::testing;
+pub mod testing;
