@@ -64,4 +64,8 @@ pub mod guides {
     pub struct ScalingOut;
     #[doc = include_str!("../../docs/manual-verify.md")]
     pub struct ManualVerify;
+    #[doc = include_str!("../../docs/getting-started.md")]
+    pub struct GettingStarted;
+    #[doc = include_str!("../../docs/axum.md")]
+    pub struct Axum;
 }
