@@ -68,4 +68,6 @@ pub mod guides {
     pub struct GettingStarted;
     #[doc = include_str!("../../docs/axum.md")]
     pub struct Axum;
+    #[doc = include_str!("../../docs/testing-your-handler.md")]
+    pub struct TestingYourHandler;
 }
