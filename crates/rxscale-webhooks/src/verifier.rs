@@ -500,7 +500,7 @@ impl DedupKey {
                 let digest = Sha256::digest(body);
                 DedupKey(format!(
                     "{event_type}:{timestamp}:sha256-{}",
-                    hex::encode(&digest[..8])
+                    base16ct::lower::encode_string(&digest[..8])
                 ))
             }
         }

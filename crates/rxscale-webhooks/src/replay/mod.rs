@@ -107,7 +107,7 @@ impl ClaimToken {
     /// The token as 32 lowercase hex digits.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        base16ct::lower::encode_string(&self.0)
     }
 }
 
