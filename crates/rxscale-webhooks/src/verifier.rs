@@ -98,13 +98,9 @@ impl Verifier {
         signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
         now: OffsetDateTime,
     ) -> Result<Verified, Error> {
-        let body = body.as_ref();
-        let result = self.authenticate(body, signatures).and_then(|fingerprint| {
-            let envelope = envelope::decode_event(body, |ts| self.check_time(ts, now))?;
-            Verified::new(envelope, fingerprint, body)
-        });
-        log_rejection(result.as_ref().err());
-        result
+        self.verify_with(body.as_ref(), signatures, now, |body, check_time| {
+            envelope::decode_event(body, check_time)
+        })
     }
 
     /// Verifies a delivery and decodes `data` into a type of your own instead of [`Event`].
@@ -146,9 +142,22 @@ impl Verifier {
         signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
         now: OffsetDateTime,
     ) -> Result<Verified<T>, Error> {
-        let body = body.as_ref();
+        self.verify_with(body.as_ref(), signatures, now, |body, check_time| {
+            envelope::decode_custom::<T>(body, check_time)
+        })
+    }
+
+    /// Authenticates, then decodes with `decode`, which runs the time check between the
+    /// envelope and the typed data; logs a rejection.
+    fn verify_with<T>(
+        &self,
+        body: &[u8],
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
+        now: OffsetDateTime,
+        decode: impl FnOnce(&[u8], &dyn Fn(i64) -> Result<(), Error>) -> Result<Envelope<T>, Error>,
+    ) -> Result<Verified<T>, Error> {
         let result = self.authenticate(body, signatures).and_then(|fingerprint| {
-            let envelope = envelope::decode_custom::<T>(body, |ts| self.check_time(ts, now))?;
+            let envelope = decode(body, &|ts| self.check_time(ts, now))?;
             Verified::new(envelope, fingerprint, body)
         });
         log_rejection(result.as_ref().err());
