@@ -6,10 +6,12 @@
 //!
 //! Serves `POST /webhooks/rxscale` on 127.0.0.1:3000 (`HOST` and `PORT` change that). Each
 //! handled event prints one JSON line to stdout, then gets a 200. Deliveries that fail
-//! verification never reach `handle`: they get 401, 413, 400 or 422 with a JSON error.
+//! verification never reach `handle`: they get 401, 413, 400 or 422 with a JSON error. Each
+//! event is handled once: in memory, or across instances with `RXSCALE_REDIS_URL` set.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use rxscale_webhooks_actix::{SigningSecret, VerifiedEvent, Verifier};
+use rxscale_webhooks_actix::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};
+use rxscale_webhooks_redis::RedisStore;
 
 #[actix_web::main]
 async fn main() {
@@ -31,12 +33,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 3000,
     };
 
-    let verifier = web::Data::new(verifier);
+    let guard = match std::env::var("RXSCALE_REDIS_URL") {
+        Ok(url) => ReplayGuard::new(
+            RedisStore::connect(&url)
+                .await
+                .map_err(|error| format!("RXSCALE_REDIS_URL: {error}"))?,
+        ),
+        Err(_) => ReplayGuard::in_memory(),
+    };
+
     let server = HttpServer::new(move || {
+        let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
         // A resource, not `App::route`, so that other methods get 405 rather than 404.
-        App::new()
-            .app_data(verifier.clone())
-            .service(web::resource("/webhooks/rxscale").route(web::post().to(handle)))
+        App::new().service(
+            web::resource("/webhooks/rxscale").route(web::post().to(handle).wrap(middleware)),
+        )
     })
     .bind((host.as_str(), port))?;
     for addr in server.addrs() {
@@ -47,8 +58,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn handle(event: VerifiedEvent) -> HttpResponse {
-    // RxScale retries until it gets a 2xx, so the same event may arrive again: deduplicate
-    // on the key before doing anything that must happen once.
+    // The middleware's replay guard already answered redeliveries of handled events.
     let line = serde_json::json!({
         "handled": event.event_type(),
         "key": event.dedup_key().as_str(),

@@ -70,4 +70,6 @@ pub mod guides {
     pub struct Axum;
     #[doc = include_str!("../../docs/testing-your-handler.md")]
     pub struct TestingYourHandler;
+    #[doc = include_str!("../../docs/actix.md")]
+    pub struct Actix;
 }

@@ -37,8 +37,8 @@ pub use undecoded::UndecodedEvent;
 #[doc(no_inline)]
 pub use rxscale_webhooks::{
     ConfigError, DedupKey, EVENT_HEADER, Error, ErrorKind, Event, EventType, Fingerprint,
-    OffsetDateTime, SIGNATURE_HEADER, SigningSecret, Verified, Verifier, VerifierBuilder, event,
-    sign,
+    OffsetDateTime, ReplayGuard, ReplayStore, SIGNATURE_HEADER, SigningSecret, Verified, Verifier,
+    VerifierBuilder, event, replay, sign,
 };
 
 #[cfg(feature = "testing")]

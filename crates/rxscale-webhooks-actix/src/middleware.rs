@@ -2,13 +2,16 @@ use std::future::{Ready, ready};
 use std::rc::Rc;
 use std::time::Instant;
 
+use actix_web::HttpResponse;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage as _, ResponseError as _};
 use futures_util::future::LocalBoxFuture;
-use rxscale_webhooks::{ErrorKind, OffsetDateTime, Verifier};
+use rxscale_webhooks::replay::{Admission, DUPLICATE_HEADER, GuardAnswer};
+use rxscale_webhooks::{ErrorKind, OffsetDateTime, ReplayGuard, Verifier};
 use serde_json::value::RawValue;
 use tracing::{Instrument as _, Span};
 
@@ -66,6 +69,7 @@ pub struct VerifyWebhook {
 struct Config {
     verifier: Verifier,
     pass_invalid_event_data: bool,
+    replay_guard: Option<ReplayGuard>,
 }
 
 impl VerifyWebhook {
@@ -75,6 +79,7 @@ impl VerifyWebhook {
             config: Config {
                 verifier,
                 pass_invalid_event_data: false,
+                replay_guard: None,
             },
         }
     }
@@ -89,6 +94,19 @@ impl VerifyWebhook {
     /// Default: `false`, such deliveries are rejected with 422.
     pub fn pass_invalid_event_data(mut self, pass: bool) -> Self {
         self.config.pass_invalid_event_data = pass;
+        self
+    }
+
+    /// Runs each verified delivery through `guard`, so that every event is handled exactly once:
+    /// the handler runs only for a fresh dedup key; a key already handled is answered 200 with
+    /// `X-Webhook-Duplicate: true`, one being handled right now 409, and an unreachable store 503
+    /// (unless the guard fails open). Only a 2xx from the handler completes the key; anything
+    /// else, an error, a panic or a dropped request releases it for the retry. See
+    /// `docs/replay-protection.md`.
+    ///
+    /// Default: none, every verified delivery reaches the handler.
+    pub fn replay_guard(mut self, guard: ReplayGuard) -> Self {
+        self.config.replay_guard = Some(guard);
         self
     }
 
@@ -159,6 +177,39 @@ where
             let mut payload = request.take_payload();
             match verify(&config, &mut payload, request.headers(), &span).await {
                 Ok((bytes, verified)) => {
+                    let admission = match &config.replay_guard {
+                        Some(guard) => {
+                            let key = match &verified {
+                                Passed::Decoded(verified) => verified.dedup_key().as_str(),
+                                Passed::Undecoded(undecoded) => {
+                                    undecoded.verified().dedup_key().as_str()
+                                }
+                            };
+                            let ttl = guard.completed_ttl_for(&config.verifier);
+                            match guard.admit(key, ttl).await {
+                                Ok(admission) => {
+                                    if !admission.is_guarded() {
+                                        span.record("outcome", "accepted_unguarded");
+                                    }
+                                    Some(admission).filter(Admission::is_guarded)
+                                }
+                                Err(answer) => {
+                                    tracing::debug!(
+                                        outcome = answer.code(),
+                                        status = answer.status_code(),
+                                        "rxscale webhook answered by the replay guard"
+                                    );
+                                    span.record("outcome", answer.code());
+                                    trace::record_elapsed(&span, started);
+                                    let response = guard_response(answer);
+                                    return Ok(request
+                                        .into_response(response)
+                                        .map_into_right_body());
+                                }
+                            }
+                        }
+                        None => None,
+                    };
                     {
                         let mut extensions = request.extensions_mut();
                         match verified {
@@ -172,7 +223,13 @@ where
                         extensions.insert(VerifiedBy(config.verifier.clone()));
                     }
                     request.set_payload(Payload::from(bytes));
+                    // If the handler panics or the request is dropped, `admission` is dropped
+                    // unfinished, which releases the claim.
                     let response = service.call(request).await;
+                    if let Some(admission) = admission {
+                        let succeeded = matches!(&response, Ok(r) if r.status().is_success());
+                        admission.finish(succeeded).await;
+                    }
                     trace::record_elapsed(&span, started);
                     response.map(ServiceResponse::map_into_left_body)
                 }
@@ -186,6 +243,18 @@ where
         };
         Box::pin(future.instrument(span))
     }
+}
+
+/// The replay guard's own answer: 200 duplicate, 409 or 503, as JSON.
+fn guard_response(answer: GuardAnswer) -> HttpResponse {
+    let status =
+        StatusCode::from_u16(answer.status_code()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json");
+    if answer.is_duplicate() {
+        response.insert_header((DUPLICATE_HEADER, "true"));
+    }
+    response.body(answer.response_body())
 }
 
 enum Passed {
