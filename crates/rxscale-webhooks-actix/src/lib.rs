@@ -4,7 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `testing` | no | [`testing`]: the core crate's signed-payload fixtures, for your handler tests. |
+//! | `testing` | no | [`testing`]: fixtures, `TestDelivery` and signed `TestRequest`s, to test your handlers. |
 //!
 //! The crate needs no actix-web feature of its own: it depends on `actix-web` with default
 //! features off, so your application's choice of features (compression, TLS, cookies) stands.
@@ -43,5 +43,4 @@ pub use rxscale_webhooks::{
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-#[doc(no_inline)]
-pub use rxscale_webhooks::testing;
+pub mod testing;
