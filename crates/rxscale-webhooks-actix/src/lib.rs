@@ -27,12 +27,12 @@ mod extract;
 mod middleware;
 mod rejection;
 mod trace;
-mod undecoded;
 
 pub use extract::{VerifiedEnvelope, VerifiedEvent};
 pub use middleware::{VerifyWebhook, VerifyWebhookMiddleware};
 pub use rejection::WebhookRejection;
-pub use undecoded::UndecodedEvent;
+#[doc(no_inline)]
+pub use rxscale_webhooks::UndecodedEvent;
 
 #[doc(no_inline)]
 pub use rxscale_webhooks::{

@@ -49,7 +49,10 @@ pub fn request(uri: &str, delivery: &Delivery) -> Request<Body> {
     for (name, value) in delivery.headers() {
         builder = builder.header(*name, value.as_str());
     }
-    #[allow(clippy::expect_used, reason = "a test helper; the message names the mistake")]
+    #[allow(
+        clippy::expect_used,
+        reason = "a test helper; the message names the mistake"
+    )]
     builder
         .body(Body::from(delivery.body().to_vec()))
         .expect("rxscale_webhooks_axum::testing::request: invalid URI")

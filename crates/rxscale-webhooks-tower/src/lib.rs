@@ -23,13 +23,13 @@ mod future;
 mod layer;
 mod service;
 mod trace;
-mod undecoded;
 
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
 pub use layer::VerifyLayer;
+#[doc(no_inline)]
+pub use rxscale_webhooks::UndecodedEvent;
 pub use service::Verify;
-pub use undecoded::UndecodedEvent;
 
 /// Shared with `rxscale-webhooks-axum`, so that its extractor logs exactly like this layer.
 /// Not a public API: it may change in any release.

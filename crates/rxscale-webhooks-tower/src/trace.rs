@@ -1,52 +1,22 @@
-//! The span and events every way in (layer or extractor) emits, so logs look the same.
-
-use std::time::Instant;
+//! The span and events of a delivery. They live in the core (`rxscale_webhooks::__adapter`), so
+//! that every framework adapter logs field for field the same way; only reading the headers is
+//! this crate's.
 
 use http::HeaderMap;
-use rxscale_webhooks::{EVENT_HEADER, Verified};
-use tracing::{Span, field};
+use rxscale_webhooks::__adapter;
+use rxscale_webhooks::EVENT_HEADER;
 
-/// One span per delivery. Fields are filled in as they become known; none of them is secret.
-pub fn delivery_span() -> Span {
-    tracing::info_span!(
-        "rxscale_webhook",
-        event_type = field::Empty,
-        dedup_key = field::Empty,
-        fingerprint = field::Empty,
-        outcome = field::Empty,
-        elapsed = field::Empty,
-    )
-}
+pub use rxscale_webhooks::__adapter::{
+    delivery_span, record_elapsed, record_rejection, record_verified,
+};
 
-/// Records what a successful verification learned, and the outcome.
-pub fn record_verified<T>(span: &Span, verified: &Verified<T>, outcome: &'static str) {
-    span.record("event_type", verified.event_type());
-    span.record("dedup_key", verified.dedup_key().as_str());
-    span.record("fingerprint", field::display(verified.fingerprint()));
-    span.record("outcome", outcome);
-}
-
-/// Records a rejection's code as the outcome.
-pub fn record_rejection(span: &Span, code: &'static str) {
-    span.record("outcome", code);
-}
-
-/// Records how long the delivery took so far.
-pub fn record_elapsed(span: &Span, started: Instant) {
-    span.record("elapsed", field::debug(started.elapsed()));
-}
-
-/// `X-Webhook-Event` is not signed: the body's `event_type` wins and a disagreeing header is
-/// only worth a warning. Rejecting would turn a proxy's or RxScale's header slip into retries
-/// of an authentic event.
+/// Warns when an `X-Webhook-Event` header disagrees with the signed `event_type`.
 pub fn warn_on_event_header_mismatch(headers: &HeaderMap, event_type: &str) {
-    for value in headers.get_all(EVENT_HEADER) {
-        if value.as_bytes() != event_type.as_bytes() {
-            tracing::warn!(
-                header = ?value,
-                event_type,
-                "X-Webhook-Event disagrees with the signed event_type; the body wins"
-            );
-        }
-    }
+    __adapter::warn_on_event_header_mismatch(
+        headers
+            .get_all(EVENT_HEADER)
+            .iter()
+            .map(|value| value.as_bytes()),
+        event_type,
+    );
 }

@@ -23,7 +23,12 @@ pub mod event;
 pub mod replay;
 mod secret;
 mod signature;
+mod undecoded;
 mod verifier;
+
+#[doc(hidden)]
+#[path = "adapter.rs"]
+pub mod __adapter;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -38,6 +43,7 @@ pub use event::{Event, EventType};
 pub use replay::{ReplayGuard, ReplayStore};
 pub use secret::{Fingerprint, SECRET_PREFIX, SigningSecret};
 pub use signature::{EVENT_HEADER, SIGNATURE_HEADER, sign};
+pub use undecoded::UndecodedEvent;
 pub use verifier::{
     DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FUTURE_SKEW, DedupKey, Verified, Verifier,
     VerifierBuilder,

@@ -1,13 +1,15 @@
-use rxscale_webhooks::{Error, Verified};
 use serde_json::value::RawValue;
 
+use crate::error::Error;
+use crate::verifier::Verified;
+
 /// An authentic, fresh delivery of a known event type whose `data` did not decode into that
-/// type ([`ErrorKind::InvalidEventData`](rxscale_webhooks::ErrorKind::InvalidEventData)).
+/// type ([`ErrorKind::InvalidEventData`](crate::ErrorKind::InvalidEventData)).
 ///
-/// Only present in the request extensions, instead of a [`Verified`], when the middleware was
-/// built with [`VerifyWebhook::pass_invalid_event_data(true)`](crate::VerifyWebhook::pass_invalid_event_data).
-/// Take it with `web::ReqData<UndecodedEvent>` (or `Option<web::ReqData<UndecodedEvent>>`). The
-/// envelope is checked as usual (signature, timestamp window); only `data` is left raw.
+/// The framework adapters put it in the request extensions, instead of a [`Verified`], when they
+/// are configured to pass such deliveries through (`pass_invalid_event_data(true)` on the tower
+/// layer and on the actix middleware). The envelope is checked as usual (signature, timestamp
+/// window); only `data` is left raw.
 #[derive(Debug, Clone)]
 pub struct UndecodedEvent {
     verified: Verified<Box<RawValue>>,
@@ -15,7 +17,10 @@ pub struct UndecodedEvent {
 }
 
 impl UndecodedEvent {
-    pub(crate) fn new(verified: Verified<Box<RawValue>>, error: Error) -> Self {
+    /// Pairs the envelope, verified with its `data` left raw, with the error that decoding
+    /// `data` as the event's type gave.
+    #[must_use]
+    pub fn new(verified: Verified<Box<RawValue>>, error: Error) -> Self {
         UndecodedEvent { verified, error }
     }
 
