@@ -14,10 +14,10 @@ use axum::Router;
 use axum::http::StatusCode;
 use clap::Args;
 use reqwest::Url;
-use rxscale_webhooks::testing::fixture_at;
-use rxscale_webhooks::{DEFAULT_MAX_AGE, ErrorKind, EventType, SigningSecret, Verifier};
 use rxscale_webhooks::ReplayGuard;
 use rxscale_webhooks::replay::GuardAnswer;
+use rxscale_webhooks::testing::fixture_at;
+use rxscale_webhooks::{DEFAULT_MAX_AGE, ErrorKind, EventType, SigningSecret, Verifier};
 use rxscale_webhooks_axum::{VerifiedEvent, VerifyLayer};
 
 use super::{runtime, unix_now};
