@@ -1,4 +1,11 @@
 #![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | *(none)* | | The crate builds the `rxscale-webhooks` binary; this library is its implementation. |
+#![deny(missing_docs)]
 
 mod commands;
 mod delivery;
