@@ -1,4 +1,4 @@
-//! Receives RxScale webhooks with actix-web.
+//! Receives RxScale webhooks with actix-web, each event handled once.
 //!
 //! ```text
 //! RXSCALE_WEBHOOK_SECRET=whsec_... cargo run -p examples --example actix_receiver
@@ -6,8 +6,9 @@
 //!
 //! Serves `POST /webhooks/rxscale` on 127.0.0.1:3000 (`HOST` and `PORT` change that). Each
 //! handled event prints one JSON line to stdout, then gets a 200. Deliveries that fail
-//! verification never reach `handle`: they get 401, 413, 400 or 422 with a JSON error. Each
-//! event is handled once: in memory, or across instances with `RXSCALE_REDIS_URL` set.
+//! verification never reach `handle` (401, 413, 400 or 422), nor do redeliveries of a handled
+//! event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis when `RXSCALE_REDIS_URL`
+//! is set, so that several instances share them, and in memory otherwise.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use rxscale_webhooks_actix::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};
@@ -58,7 +59,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn handle(event: VerifiedEvent) -> HttpResponse {
-    // The middleware's replay guard already answered redeliveries of handled events.
+    // Reached once per event: a 2xx marks it handled, anything else lets RxScale's retry in.
     let line = serde_json::json!({
         "handled": event.event_type(),
         "key": event.dedup_key().as_str(),

@@ -47,9 +47,12 @@ pub fn require_tool(tool: &str, install_hint: &str) {
         "`{tool}` is required by this test but was not found on PATH; install it with: {install_hint}"
     );
 }
+pub mod actix_server;
+pub mod logs;
 pub mod matrix;
 pub mod receiver;
 pub mod redis_server;
+pub mod replay;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
 #[cfg(doctest)]

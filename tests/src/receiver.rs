@@ -1,21 +1,77 @@
-//! The receiver the replay tests run: an axum app behind `VerifyLayer` with a replay guard and
-//! a handler that counts, can be slow, and can fail its first calls. The same app runs in the
-//! tests' own process and, for the crash test, as the `axum_test_receiver` child process.
+//! The receivers the replay scenarios run, on either framework, so that one scenario checks
+//! both: an axum app behind `VerifyLayer`, or an actix-web app behind `VerifyWebhook`, each with
+//! a replay guard and a handler that counts, can be slow, and can fail or panic on its first
+//! calls. The same receivers run in the tests' own process and, for the crash scenarios, as the
+//! `axum_test_receiver` and `actix_test_receiver` child processes.
+//!
+//! A scenario is an `async fn(Framework)`; [`on_both_frameworks!`](crate::on_both_frameworks)
+//! turns it into one test per framework.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Extension, Router};
-use rxscale_webhooks::{ReplayGuard, Verified, Verifier};
-use rxscale_webhooks_axum::VerifyLayer;
+use rxscale_webhooks::{ReplayGuard, SigningSecret, Verified, Verifier};
 
 /// Where the receivers serve deliveries.
 pub const PATH: &str = "/webhooks/rxscale";
+
+/// The framework a receiver runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    /// axum 0.8 with `rxscale_webhooks_axum::VerifyLayer` (the tower layer).
+    Axum,
+    /// actix-web 4 with `rxscale_webhooks_actix::VerifyWebhook`.
+    Actix,
+}
+
+impl Framework {
+    /// Both, in a fixed order.
+    pub const ALL: [Framework; 2] = [Framework::Axum, Framework::Actix];
+
+    /// `axum` or `actix`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::Axum => "axum",
+            Framework::Actix => "actix",
+        }
+    }
+
+    /// Whether the server drops a handler's future when its client hangs up. hyper (under axum)
+    /// does; actix-web runs the handler to its end (actix/actix-web#3462), so there the handler's
+    /// own answer settles the claim.
+    pub fn drops_the_handler_on_hang_up(self) -> bool {
+        match self {
+            Framework::Axum => true,
+            Framework::Actix => false,
+        }
+    }
+}
+
+/// Turns each scenario, an `async fn name(framework: Framework)` in scope, into two tests:
+/// `axum::name` and `actix::name`, each on a two-thread runtime.
+#[macro_export]
+macro_rules! on_both_frameworks {
+    ($($scenario:ident),+ $(,)?) => {
+        mod axum {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::receiver::Framework::Axum).await;
+                }
+            )+
+        }
+        mod actix {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::receiver::Framework::Actix).await;
+                }
+            )+
+        }
+    };
+}
 
 /// How the handler behaves, and what it counts. Clones share the counters, so one `Handler`
 /// given to several receivers counts across all of them.
@@ -24,6 +80,7 @@ pub struct Handler {
     entered: Arc<AtomicUsize>,
     succeeded: Arc<AtomicUsize>,
     sleep: Duration,
+    panics: usize,
     failures: usize,
     announce: bool,
 }
@@ -41,7 +98,14 @@ impl Handler {
         self
     }
 
-    /// Answers 500 to its first `failures` calls (across every receiver sharing it).
+    /// Panics on its first `panics` calls (across every receiver sharing it).
+    #[must_use]
+    pub fn panicking_first(mut self, panics: usize) -> Self {
+        self.panics = panics;
+        self
+    }
+
+    /// Answers 500 to its next `failures` calls, after any panicking ones.
     #[must_use]
     pub fn failing_first(mut self, failures: usize) -> Self {
         self.failures = failures;
@@ -65,42 +129,224 @@ impl Handler {
         self.succeeded.load(Ordering::SeqCst)
     }
 
-    async fn handle(&self, verified: &Verified) -> StatusCode {
+    /// Runs once per call; `true` means answer 200, `false` 500.
+    async fn handle(&self, verified: &Verified) -> bool {
         let call = self.entered.fetch_add(1, Ordering::SeqCst);
         if self.announce {
             println!("handling {}", verified.dedup_key());
         }
         tokio::time::sleep(self.sleep).await;
-        if call < self.failures {
-            return StatusCode::INTERNAL_SERVER_ERROR;
+        if call < self.panics {
+            panic!("handler call {call} panics, as the scenario asked");
+        }
+        if call < self.panics + self.failures {
+            return false;
         }
         self.succeeded.fetch_add(1, Ordering::SeqCst);
-        StatusCode::OK
+        true
     }
 }
 
-/// The receiver: `POST /webhooks/rxscale` behind `VerifyLayer` with `guard`, then `handler`.
-pub fn app(verifier: Verifier, guard: ReplayGuard, handler: Handler) -> Router {
-    async fn handle(
-        State(handler): State<Handler>,
-        Extension(verified): Extension<Verified>,
-    ) -> StatusCode {
-        handler.handle(&verified).await
-    }
-    let layer = VerifyLayer::new(verifier).replay_guard(guard);
-    Router::new()
-        .route(PATH, post(handle).route_layer(layer))
-        .with_state(handler)
+/// A receiver to start: `POST` [`PATH`] behind the framework's verifying layer or middleware
+/// with a replay guard, then the handler.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    framework: Framework,
+    verifier: Verifier,
+    guard: ReplayGuard,
+    handler: Handler,
+    deadline: Option<Duration>,
 }
 
-/// Serves `app` on an ephemeral port of 127.0.0.1, in the background.
-pub async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("a bound address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+impl Receiver {
+    /// A receiver on `framework` with [`test_verifier`](crate::test_verifier), `guard` and
+    /// `handler`.
+    pub fn new(framework: Framework, guard: ReplayGuard, handler: Handler) -> Self {
+        Receiver {
+            framework,
+            verifier: crate::test_verifier(),
+            guard,
+            handler,
+            deadline: None,
+        }
+    }
+
+    /// Verifies with `verifier` instead of the test verifier.
+    #[must_use]
+    pub fn verifier(mut self, verifier: Verifier) -> Self {
+        self.verifier = verifier;
+        self
+    }
+
+    /// Wraps everything in an outer middleware that gives each request `deadline`, then drops
+    /// its future and answers 504, as a timeout layer would. Default: no deadline.
+    #[must_use]
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Serves on an ephemeral port of 127.0.0.1, in the background, for as long as the test's
+    /// runtime lives.
+    pub async fn start(self) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound address");
+        let framework = self.framework;
+        let server = self.serve(listener);
+        tokio::spawn(async move {
+            if let Err(error) = server.await {
+                panic!("the {} receiver stopped: {error}", framework.name());
+            }
+        });
+        addr
+    }
+
+    /// Serves on `listener` until the process ends or the future is dropped.
+    pub async fn serve(self, listener: std::net::TcpListener) -> std::io::Result<()> {
+        match self.framework {
+            Framework::Axum => {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                axum::serve(listener, self.axum_app()).await
+            }
+            Framework::Actix => self.actix_server(listener)?.await,
+        }
+    }
+
+    fn axum_app(self) -> axum::Router {
+        use axum::extract::{Request, State};
+        use axum::http::StatusCode;
+        use axum::middleware::{self, Next};
+        use axum::response::IntoResponse;
+        use axum::{Extension, Router, routing::post};
+
+        async fn handle(
+            State(handler): State<Handler>,
+            Extension(verified): Extension<Verified>,
+        ) -> StatusCode {
+            if handler.handle(&verified).await {
+                StatusCode::OK
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+        let deadline = self.deadline;
+        let within_deadline = move |request: Request, next: Next| async move {
+            match deadline {
+                None => next.run(request).await,
+                Some(deadline) => tokio::time::timeout(deadline, next.run(request))
+                    .await
+                    .unwrap_or_else(|_| StatusCode::GATEWAY_TIMEOUT.into_response()),
+            }
+        };
+        let layer = rxscale_webhooks_axum::VerifyLayer::new(self.verifier).replay_guard(self.guard);
+        Router::new()
+            .route(
+                PATH,
+                post(handle)
+                    .route_layer(layer)
+                    .route_layer(middleware::from_fn(within_deadline)),
+            )
+            .with_state(self.handler)
+    }
+
+    fn actix_server(
+        self,
+        listener: std::net::TcpListener,
+    ) -> std::io::Result<actix_web::dev::Server> {
+        use actix_web::dev::Service as _;
+        use actix_web::{App, HttpResponse, HttpServer, error, web};
+        use rxscale_webhooks_actix::{VerifiedEvent, VerifyWebhook};
+
+        async fn handle(handler: web::Data<Handler>, event: VerifiedEvent) -> HttpResponse {
+            if handler.handle(&event).await {
+                HttpResponse::Ok().finish()
+            } else {
+                HttpResponse::InternalServerError().finish()
+            }
+        }
+        let Receiver {
+            verifier,
+            guard,
+            handler,
+            deadline,
+            ..
+        } = self;
+        let app = move || {
+            // One guard for every worker: cloning shares its store.
+            let verify = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
+            let resource = web::resource(PATH)
+                .wrap_fn(move |request, service| {
+                    let response = service.call(request);
+                    async move {
+                        match deadline {
+                            None => response.await,
+                            Some(deadline) => actix_web::rt::time::timeout(deadline, response)
+                                .await
+                                .map_err(|_| error::ErrorGatewayTimeout("deadline"))?,
+                        }
+                    }
+                })
+                .route(web::post().to(handle).wrap(verify));
+            App::new()
+                .app_data(web::Data::new(handler.clone()))
+                .service(resource)
+        };
+        Ok(HttpServer::new(app)
+            .workers(2)
+            .disable_signals()
+            .listen(listener)?
+            .run())
+    }
+}
+
+/// The `*_test_receiver` processes: a [`Receiver`] over a shared Redis, configured by the
+/// environment (see `tests/src/bin/axum_test_receiver.rs`). Prints `listening <port>` once
+/// bound; any error goes to stderr with a failing exit.
+pub async fn run_test_receiver_process(framework: Framework) {
+    if let Err(error) = test_receiver_process(framework).await {
+        eprintln!("{}_test_receiver: {error}", framework.name());
+        std::process::exit(1);
+    }
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+async fn test_receiver_process(framework: Framework) -> Result<(), BoxError> {
+    fn millis(name: &str) -> Result<Option<Duration>, BoxError> {
+        match std::env::var(name) {
+            Ok(value) => {
+                let millis = value
+                    .parse()
+                    .map_err(|_| format!("{name} is not a number"))?;
+                Ok(Some(Duration::from_millis(millis)))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+    let verifier = Verifier::builder()
+        .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
+        .max_age(Duration::from_secs(600))
+        .build()?;
+    let url = std::env::var("RXSCALE_REDIS_URL").map_err(|_| "RXSCALE_REDIS_URL is required")?;
+    let mut guard = ReplayGuard::new(rxscale_webhooks_redis::RedisStore::connect(&url).await?);
+    if let Some(lease) = millis("LEASE_MS")? {
+        guard = guard.lease(lease);
+    }
+    let handler = Handler::new()
+        .sleep(millis("HANDLER_SLEEP_MS")?.unwrap_or_default())
+        .announcing();
+    let port: u16 = std::env::var("PORT")
+        .unwrap_or_else(|_| "0".to_owned())
+        .parse()?;
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    println!("listening {}", listener.local_addr()?.port());
+    Receiver::new(framework, guard, handler)
+        .verifier(verifier)
+        .serve(listener)
+        .await?;
+    Ok(())
 }
 
 /// What a receiver answered.
@@ -114,6 +360,33 @@ pub struct Reply {
     pub body: String,
 }
 
+impl Reply {
+    /// Asserts that this is the handler's own 200, not the guard's.
+    pub fn assert_processed(&self) {
+        assert_eq!(
+            (self.status, self.duplicate),
+            (200, false),
+            "expected the handler's 200: {self:?}"
+        );
+    }
+
+    /// Asserts that this is the guard's answer to a redelivery of a handled event.
+    pub fn assert_duplicate(&self) {
+        assert_eq!(
+            (self.status, self.duplicate),
+            (200, true),
+            "expected a duplicate: {self:?}"
+        );
+        assert_eq!(self.body, r#"{"status":"duplicate"}"#);
+    }
+
+    /// Asserts that this is the guard's answer while another copy is being handled.
+    pub fn assert_in_flight(&self) {
+        assert_eq!((self.status, self.duplicate), (409, false), "{self:?}");
+        assert_eq!(self.body, r#"{"error":"in_flight"}"#);
+    }
+}
+
 /// A client for the replay tests: every request is bounded in time.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -122,9 +395,13 @@ pub fn client() -> reqwest::Client {
         .expect("a reqwest client")
 }
 
-/// POSTs `body`, signed with [`TEST_SECRET`](crate::TEST_SECRET), to the receiver at `addr`.
-pub async fn deliver(client: &reqwest::Client, addr: SocketAddr, body: &str) -> Reply {
-    let response = client
+/// `body` as a POST to the receiver at `addr`, signed with [`TEST_SECRET`](crate::TEST_SECRET).
+pub fn signed_post(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    client
         .post(format!("http://{addr}{PATH}"))
         .header("content-type", "application/json")
         .header(
@@ -132,6 +409,11 @@ pub async fn deliver(client: &reqwest::Client, addr: SocketAddr, body: &str) -> 
             rxscale_webhooks::sign(&crate::test_secret(), body),
         )
         .body(body.to_owned())
+}
+
+/// POSTs `body`, signed, to the receiver at `addr`.
+pub async fn deliver(client: &reqwest::Client, addr: SocketAddr, body: &str) -> Reply {
+    let response = signed_post(client, addr, body)
         .send()
         .await
         .expect("the receiver answers");
@@ -143,6 +425,30 @@ pub async fn deliver(client: &reqwest::Client, addr: SocketAddr, body: &str) -> 
         status: response.status().as_u16(),
         duplicate,
         body: response.text().await.expect("a response body"),
+    }
+}
+
+/// Redelivers `body` every `every` while the answer is `status`, as RxScale's backoff would,
+/// and returns the first other answer. Panics, saying `why`, if `within` passes first.
+pub async fn redeliver_while(
+    status: u16,
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    body: &str,
+    (within, every): (Duration, Duration),
+    why: &str,
+) -> Reply {
+    let started = Instant::now();
+    loop {
+        let reply = deliver(client, addr, body).await;
+        if reply.status != status {
+            return reply;
+        }
+        assert!(
+            started.elapsed() < within,
+            "still {status} after {within:?}: {why}"
+        );
+        tokio::time::sleep(every).await;
     }
 }
 

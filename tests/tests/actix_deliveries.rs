@@ -4,35 +4,20 @@
 //! refused at the limit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use rxscale_webhooks_actix::testing::fixture_at;
 use rxscale_webhooks_actix::{
     ErrorKind, Event, EventType, OffsetDateTime, UndecodedEvent, Verified, VerifiedEnvelope,
     VerifiedEvent, VerifyWebhook, WebhookRejection, sign,
 };
+use rxscale_webhooks_tests::actix_server::serve;
 use rxscale_webhooks_tests::{TEST_MAX_BODY_BYTES, test_secret, test_verifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Starts a real actix-web server with this app factory on an ephemeral loopback port.
-macro_rules! serve {
-    ($factory:expr) => {{
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let server = HttpServer::new($factory)
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
-        tokio::spawn(server);
-        addr
-    }};
-}
 
 fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
@@ -118,7 +103,7 @@ async fn every_event_type_arrives_typed_through_the_extractor() {
     let seen: Seen<Verified> = web::Data::new(Mutex::default());
     let state = seen.clone();
     let verifier = web::Data::new(test_verifier());
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .app_data(verifier.clone())
             .app_data(state.clone())
@@ -167,7 +152,7 @@ async fn every_event_type_arrives_typed_behind_the_middleware_with_its_json_inta
     }
     let seen: Seen<(Verified, serde_json::Value)> = web::Data::new(Mutex::default());
     let state = seen.clone();
-    let addr = serve!(move || {
+    let addr = serve(move || {
         let verify = VerifyWebhook::new(test_verifier());
         App::new()
             .app_data(state.clone())
@@ -223,7 +208,7 @@ async fn a_plain_verifier_in_app_data_and_a_users_own_data_type() {
     async fn raw(envelope: VerifiedEnvelope<Box<serde_json::value::RawValue>>) -> String {
         envelope.event().get().to_owned()
     }
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             // Registered unwrapped, on a scope: found all the same.
             .service(
@@ -296,7 +281,7 @@ async fn without_a_verifier_the_answer_is_500_and_the_server_keeps_serving() {
         }
     }
     let verifier = web::Data::new(test_verifier());
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .route("/unconfigured/event", web::post().to(event))
             .route("/unconfigured/envelope", web::post().to(envelope))
@@ -338,7 +323,7 @@ async fn a_handler_can_take_the_rejection_and_answer_its_own_way() {
         }
     }
     let verifier = web::Data::new(test_verifier());
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .app_data(verifier.clone())
             .route("/hook", web::post().to(handler))
@@ -377,7 +362,7 @@ async fn undecodable_data_is_422_or_passed_through_as_configured() {
             _ => HttpResponse::InternalServerError().finish(),
         }
     }
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .route(
                 "/strict",
@@ -482,7 +467,7 @@ async fn an_oversized_streaming_body_is_413_at_the_limit_before_it_ends() {
     let calls = web::Data::new(Mutex::new(0usize));
     let state = calls.clone();
     let verifier = web::Data::new(test_verifier());
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .app_data(verifier.clone())
             .app_data(state.clone())
@@ -548,7 +533,7 @@ async fn the_middleware_on_the_route_leaves_other_methods_and_routes_alone() {
     async fn ok() -> HttpResponse {
         HttpResponse::Ok().finish()
     }
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .service(
                 web::resource("/hook")

@@ -3,30 +3,14 @@
 //! exactly the same thing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use rxscale_webhooks_actix::{Verified, VerifiedEvent, VerifyWebhook};
+use rxscale_webhooks_tests::actix_server::serve;
 use rxscale_webhooks_tests::matrix::{Target, observe_matrix, run_matrix};
 use rxscale_webhooks_tests::test_verifier;
-
-/// Starts a real actix-web server with this app factory on an ephemeral loopback port.
-macro_rules! serve {
-    ($factory:expr) => {{
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let server = HttpServer::new($factory)
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
-        tokio::spawn(server);
-        addr
-    }};
-}
 
 const PATH: &str = "/webhooks/rxscale";
 
@@ -46,7 +30,7 @@ fn extractor_target() -> Target {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let verifier = web::Data::new(test_verifier());
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .app_data(verifier.clone())
             .app_data(web::Data::new(counter.clone()))
@@ -76,7 +60,7 @@ fn middleware_target() -> Target {
     }
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let addr = serve!(move || {
+    let addr = serve(move || {
         App::new()
             .app_data(web::Data::new(counter.clone()))
             // RxScale sends `Content-Type: application/json`, but the signature, not the

@@ -4,46 +4,16 @@
 //! `Verifier`, and never a secret or a signature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use rxscale_webhooks_actix::testing::fixture_at;
 use rxscale_webhooks_actix::{
     EventType, OffsetDateTime, SigningSecret, VerifiedEvent, VerifyWebhook, sign,
 };
+use rxscale_webhooks_tests::actix_server::serve;
+use rxscale_webhooks_tests::logs::capture_globally;
 use rxscale_webhooks_tests::{OTHER_SECRET, TEST_SECRET, test_secret, test_verifier};
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
 
 async fn post_to(
     addr: SocketAddr,
@@ -67,14 +37,7 @@ async fn post_to(
 // holds a single test so that nothing else writes to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_rejections_and_header_warnings_are_logged_without_secrets() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("rxscale_webhooks=trace,rxscale_webhooks_actix=trace")
-        .with_span_events(FmtSpan::CLOSE)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let captured = capture_globally("rxscale_webhooks=trace,rxscale_webhooks_actix=trace");
 
     async fn ok() -> HttpResponse {
         HttpResponse::Ok().finish()
@@ -82,10 +45,8 @@ async fn spans_rejections_and_header_warnings_are_logged_without_secrets() {
     async fn extracted(_: VerifiedEvent) -> HttpResponse {
         HttpResponse::Ok().finish()
     }
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let verifier = web::Data::new(test_verifier());
-    let server = HttpServer::new(move || {
+    let addr = serve(move || {
         App::new()
             .route(
                 "/middleware",
@@ -97,13 +58,7 @@ async fn spans_rejections_and_header_warnings_are_logged_without_secrets() {
                     .app_data(verifier.clone())
                     .route("/extractor", web::post().to(extracted)),
             )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+    });
 
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let body = fixture_at(EventType::PharmacyOrderCreated, now);

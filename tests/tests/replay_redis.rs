@@ -1,6 +1,8 @@
-//! Exactly-once handling with the Redis store, over real HTTP, against a real `redis-server`:
-//! several receiver instances sharing one Redis, a failing handler, an instance killed
-//! mid-handler, and Redis going away and coming back.
+//! Exactly-once handling with the Redis store, over real HTTP, against a real `redis-server`,
+//! on axum and on actix-web alike: several receiver instances sharing one Redis, a failing
+//! handler, a client that hangs up, an instance process killed mid-handler, Redis going away and
+//! coming back, and fail-open. Each scenario runs once per framework (`axum::…` and
+//! `actix::…`); one more runs a mixed fleet of both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -11,11 +13,28 @@ use rxscale_webhooks::replay::FailMode;
 use rxscale_webhooks::testing::fixture_at;
 use rxscale_webhooks::{EventType, ReplayGuard};
 use rxscale_webhooks_redis::RedisStore;
-use rxscale_webhooks_tests::receiver::{Handler, Reply, app, client, deliver, now, serve};
+use rxscale_webhooks_tests::TEST_SECRET;
+use rxscale_webhooks_tests::on_both_frameworks;
+use rxscale_webhooks_tests::receiver::{
+    Framework, Handler, Receiver, client, deliver, now, redeliver_while, signed_post,
+};
 use rxscale_webhooks_tests::redis_server::RedisServer;
-use rxscale_webhooks_tests::{TEST_SECRET, test_verifier};
+use rxscale_webhooks_tests::replay::{
+    HANG_UP_HANDLER_TAKES, dropped_by_a_timeout_then_retried, fails_then_succeeds_once,
+    fifty_concurrent_copies, hang_up_then_retry,
+};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
+
+on_both_frameworks!(
+    fifty_concurrent_deliveries_across_two_instances_are_handled_once,
+    a_failing_handler_is_retried_on_the_other_instance_and_succeeds_exactly_once,
+    a_client_that_hangs_up_mid_handler_never_gets_the_event_handled_twice,
+    a_handler_future_dropped_by_a_timeout_releases_the_claim_in_the_background,
+    a_claim_left_by_a_killed_instance_expires_and_the_retry_is_processed,
+    while_redis_is_down_deliveries_get_503_and_the_receiver_recovers_when_it_returns,
+    fail_open_runs_the_handler_while_redis_is_down,
+);
 
 /// Each instance opens its own connection to the shared Redis, as separate processes would.
 async fn redis_guard(redis: &RedisServer) -> ReplayGuard {
@@ -23,93 +42,67 @@ async fn redis_guard(redis: &RedisServer) -> ReplayGuard {
 }
 
 /// A receiver instance on its own port with its own Redis connection.
-async fn instance(redis: &RedisServer, handler: &Handler) -> SocketAddr {
-    serve(app(
-        test_verifier(),
-        redis_guard(redis).await,
-        handler.clone(),
-    ))
-    .await
+async fn instance(framework: Framework, redis: &RedisServer, handler: &Handler) -> SocketAddr {
+    Receiver::new(framework, redis_guard(redis).await, handler.clone())
+        .start()
+        .await
 }
 
-fn assert_processed(reply: &Reply) {
-    assert_eq!(
-        (reply.status, reply.duplicate),
-        (200, false),
-        "expected the handler's 200: {reply:?}"
-    );
+async fn two_instances(
+    frameworks: [Framework; 2],
+    redis: &RedisServer,
+    handler: &Handler,
+) -> [SocketAddr; 2] {
+    [
+        instance(frameworks[0], redis, handler).await,
+        instance(frameworks[1], redis, handler).await,
+    ]
 }
 
-fn assert_duplicate(reply: &Reply) {
-    assert_eq!((reply.status, reply.duplicate), (200, true), "{reply:?}");
-    assert_eq!(reply.body, r#"{"status":"duplicate"}"#);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_deliveries_across_two_instances_are_handled_once() {
+async fn fifty_concurrent_deliveries_across_two_instances_are_handled_once(framework: Framework) {
     let redis = RedisServer::start();
     // Slow enough that the claims overlap: most copies arrive while the first is in flight.
     let handler = Handler::new().sleep(Duration::from_millis(300));
-    let instances = [
-        instance(&redis, &handler).await,
-        instance(&redis, &handler).await,
-    ];
-    let body = fixture_at(EventType::PharmacyOrderCreated, now());
-    let client = client();
-
-    let mut deliveries = tokio::task::JoinSet::new();
-    for i in 0..50 {
-        let (client, body, addr) = (client.clone(), body.clone(), instances[i % 2]);
-        deliveries.spawn(async move { deliver(&client, addr, &body).await });
-    }
-    let replies = deliveries.join_all().await;
-
-    assert_eq!(
-        handler.entered(),
-        1,
-        "the handler ran once across both instances"
-    );
-    assert_eq!(handler.succeeded(), 1);
-    for reply in &replies {
-        assert!(matches!(reply.status, 200 | 409), "{reply:?}");
-        if reply.status == 409 {
-            assert_eq!(reply.body, r#"{"error":"in_flight"}"#);
-        }
-    }
-    let processed = replies.iter().filter(|r| r.status == 200 && !r.duplicate);
-    assert_eq!(
-        processed.count(),
-        1,
-        "exactly one answer came from the handler"
-    );
-    let in_flight = replies.iter().filter(|r| r.status == 409).count();
-    assert!(in_flight > 0, "no claim overlapped: {replies:?}");
-
-    for addr in instances {
-        assert_duplicate(&deliver(&client, addr, &body).await);
-    }
-    assert_eq!(handler.entered(), 1);
+    let instances = two_instances([framework; 2], &redis, &handler).await;
+    fifty_concurrent_copies(&instances, &handler).await;
 }
 
-#[tokio::test]
-async fn a_failing_handler_is_retried_and_succeeds_exactly_once() {
+/// The claims are the same keys with the same scripts whichever adapter takes them: an axum and
+/// an actix-web instance behind one load balancer handle each event once between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_fleet_of_axum_and_actix_instances_handles_each_event_once() {
+    let redis = RedisServer::start();
+    let handler = Handler::new().sleep(Duration::from_millis(300));
+    let instances = two_instances([Framework::Axum, Framework::Actix], &redis, &handler).await;
+    fifty_concurrent_copies(&instances, &handler).await;
+}
+
+async fn a_failing_handler_is_retried_on_the_other_instance_and_succeeds_exactly_once(
+    framework: Framework,
+) {
     let redis = RedisServer::start();
     let handler = Handler::new().failing_first(1);
-    let (a, b) = (
-        instance(&redis, &handler).await,
-        instance(&redis, &handler).await,
-    );
-    let body = fixture_at(EventType::PharmacySkuStockUpdated, now());
-    let client = client();
+    let instances = two_instances([framework; 2], &redis, &handler).await;
+    // The retry lands on the other instance: the released claim lets it in.
+    fails_then_succeeds_once(&instances, &handler, 1).await;
+}
 
-    let first = deliver(&client, a, &body).await;
-    assert_eq!((first.status, first.duplicate), (500, false));
-    // The retry may land on the other instance: the released claim lets it in.
-    assert_processed(&deliver(&client, b, &body).await);
-    assert_duplicate(&deliver(&client, a, &body).await);
-    assert_duplicate(&deliver(&client, b, &body).await);
-    assert_eq!(handler.entered(), 2);
-    assert_eq!(handler.succeeded(), 1, "exactly one success in total");
+async fn a_client_that_hangs_up_mid_handler_never_gets_the_event_handled_twice(
+    framework: Framework,
+) {
+    let redis = RedisServer::start();
+    let handler = Handler::new().sleep(HANG_UP_HANDLER_TAKES);
+    let [first, second] = two_instances([framework; 2], &redis, &handler).await;
+    // Released in the background from the dropped future (axum), or settled by the handler's
+    // own answer (actix-web); the retry goes to the other instance.
+    hang_up_then_retry(framework, &handler, first, second).await;
+}
+
+async fn a_handler_future_dropped_by_a_timeout_releases_the_claim_in_the_background(
+    framework: Framework,
+) {
+    let redis = RedisServer::start();
+    dropped_by_a_timeout_then_retried(framework, redis_guard(&redis).await).await;
 }
 
 async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
@@ -120,58 +113,19 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
         .expect("the receiver process is still running")
 }
 
-#[tokio::test]
-async fn a_client_that_hangs_up_mid_handler_releases_the_claim_at_once() {
-    const HANDLER_TAKES: Duration = Duration::from_secs(3);
-    let redis = RedisServer::start();
-    let handler = Handler::new().sleep(HANDLER_TAKES);
-    let (a, b) = (
-        instance(&redis, &handler).await,
-        instance(&redis, &handler).await,
-    );
-    let body = fixture_at(EventType::AppointmentReminderDue, now());
-
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let gone = impatient
-        .post(format!("http://{a}/webhooks/rxscale"))
-        .header(
-            "x-webhook-signature",
-            rxscale_webhooks::sign(&rxscale_webhooks_tests::test_secret(), &body),
-        )
-        .body(body.clone())
-        .send()
-        .await;
-    assert!(gone.unwrap_err().is_timeout());
-    drop(impatient);
-
-    // The dropped handler's claim is released in the background: the retry, on the other
-    // instance, is not kept waiting for the 60-second lease nor for the abandoned handler.
-    let client = client();
-    let retry = loop {
-        let reply = deliver(&client, b, &body).await;
-        if reply.status != 409 {
-            break reply;
-        }
-        assert!(
-            started.elapsed() < HANDLER_TAKES,
-            "the claim outlived its client"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_processed(&retry);
-    assert_eq!(handler.entered(), 2);
-    assert_eq!(handler.succeeded(), 1, "the abandoned call never finished");
+fn test_receiver_binary(framework: Framework) -> &'static str {
+    match framework {
+        Framework::Axum => env!("CARGO_BIN_EXE_axum_test_receiver"),
+        Framework::Actix => env!("CARGO_BIN_EXE_actix_test_receiver"),
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_left_by_a_killed_instance_expires_and_the_retry_is_processed() {
+async fn a_claim_left_by_a_killed_instance_expires_and_the_retry_is_processed(
+    framework: Framework,
+) {
     const LEASE: Duration = Duration::from_millis(2000);
     let redis = RedisServer::start();
-    let mut doomed = Command::new(env!("CARGO_BIN_EXE_axum_test_receiver"))
+    let mut doomed = Command::new(test_receiver_binary(framework))
         .env("RXSCALE_WEBHOOK_SECRET", TEST_SECRET)
         .env("RXSCALE_REDIS_URL", redis.url())
         .env("PORT", "0")
@@ -193,24 +147,11 @@ async fn a_claim_left_by_a_killed_instance_expires_and_the_retry_is_processed() 
     let doomed_addr = SocketAddr::from(([127, 0, 0, 1], port));
 
     let survivor_handler = Handler::new();
-    let survivor = instance(&redis, &survivor_handler).await;
+    let survivor = instance(framework, &redis, &survivor_handler).await;
     let body = fixture_at(EventType::PharmacyOrderUpdated, now());
     let client = client();
 
-    let in_doomed = tokio::spawn({
-        let (client, body) = (client.clone(), body.clone());
-        async move {
-            client
-                .post(format!("http://{doomed_addr}/webhooks/rxscale"))
-                .header(
-                    "x-webhook-signature",
-                    rxscale_webhooks::sign(&rxscale_webhooks_tests::test_secret(), &body),
-                )
-                .body(body)
-                .send()
-                .await
-        }
-    });
+    let in_doomed = tokio::spawn(signed_post(&client, doomed_addr, &body).send());
     let line = next_line(&mut stdout).await;
     let claimed_at = Instant::now();
     assert!(line.starts_with("handling "), "{line}");
@@ -227,40 +168,41 @@ async fn a_claim_left_by_a_killed_instance_expires_and_the_retry_is_processed() 
         claimed_at.elapsed() < LEASE,
         "too slow to observe the live claim"
     );
-    assert_eq!(early.status, 409, "{early:?}");
+    early.assert_in_flight();
     assert_eq!(survivor_handler.entered(), 0);
 
     // After it, the retry is processed; poll as RxScale's backoff would, bounded.
-    let deadline = claimed_at + LEASE + Duration::from_secs(5);
-    let processed = loop {
-        let reply = deliver(&client, survivor, &body).await;
-        if reply.status != 409 {
-            break reply;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the abandoned claim never expired"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let bound = (LEASE + Duration::from_secs(5), Duration::from_millis(100));
+    let processed = redeliver_while(
+        409,
+        &client,
+        survivor,
+        &body,
+        bound,
+        "the claim never expired",
+    )
+    .await;
     // The claim was taken a moment before its line was read: allow for that moment.
     assert!(
         claimed_at.elapsed() + Duration::from_millis(500) >= LEASE,
         "processed before the lease ran out"
     );
-    assert_processed(&processed);
+    processed.assert_processed();
     assert_eq!(survivor_handler.succeeded(), 1);
-    assert_duplicate(&deliver(&client, survivor, &body).await);
+    deliver(&client, survivor, &body).await.assert_duplicate();
 }
 
-#[tokio::test]
-async fn while_redis_is_down_deliveries_get_503_and_the_receiver_recovers_when_it_returns() {
+async fn while_redis_is_down_deliveries_get_503_and_the_receiver_recovers_when_it_returns(
+    framework: Framework,
+) {
     let mut redis = RedisServer::start();
     let handler = Handler::new();
-    let addr = instance(&redis, &handler).await;
+    let addr = instance(framework, &redis, &handler).await;
     let client = client();
     let handled_before = fixture_at(EventType::PharmacyOrderCreated, now());
-    assert_processed(&deliver(&client, addr, &handled_before).await);
+    deliver(&client, addr, &handled_before)
+        .await
+        .assert_processed();
 
     redis.stop();
     let during = fixture_at(EventType::AppointmentReminderDue, now());
@@ -274,32 +216,34 @@ async fn while_redis_is_down_deliveries_get_503_and_the_receiver_recovers_when_i
 
     // Same receiver, same connection manager: no restart.
     redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let recovered = loop {
-        let reply = deliver(&client, addr, &during).await;
-        if reply.status != 503 {
-            break reply;
-        }
-        assert!(Instant::now() < deadline, "the receiver did not recover");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_processed(&recovered);
-    assert_duplicate(&deliver(&client, addr, &during).await);
+    let bound = (Duration::from_secs(15), Duration::from_millis(100));
+    let recovered = redeliver_while(
+        503,
+        &client,
+        addr,
+        &during,
+        bound,
+        "the receiver did not recover",
+    )
+    .await;
+    recovered.assert_processed();
+    deliver(&client, addr, &during).await.assert_duplicate();
     assert_eq!(handler.entered(), 2);
 }
 
-#[tokio::test]
-async fn fail_open_runs_the_handler_while_redis_is_down() {
+async fn fail_open_runs_the_handler_while_redis_is_down(framework: Framework) {
     let mut redis = RedisServer::start();
     let handler = Handler::new();
     let guard = redis_guard(&redis).await.fail_mode(FailMode::Open);
-    let addr = serve(app(test_verifier(), guard, handler.clone())).await;
+    let addr = Receiver::new(framework, guard, handler.clone())
+        .start()
+        .await;
     let client = client();
 
     redis.stop();
     let body = fixture_at(EventType::PatientDoctorMeetingUpdated, now());
     for _ in 0..2 {
-        assert_processed(&deliver(&client, addr, &body).await);
+        deliver(&client, addr, &body).await.assert_processed();
     }
     assert_eq!(
         handler.succeeded(),

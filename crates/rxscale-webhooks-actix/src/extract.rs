@@ -26,6 +26,12 @@ use crate::trace;
 /// `web::Bytes` or `String` in the same handler (they would find the body already taken). To
 /// get both the event and the body, wrap the route with [`VerifyWebhook`](crate::VerifyWebhook).
 ///
+/// **Exactly once needs the middleware.** The extractor runs before your handler and never sees
+/// its response, so on its own it cannot tell a handled event from a failed one, and does not
+/// deduplicate: every authentic redelivery reaches the handler. Wrap the route with
+/// [`VerifyWebhook::replay_guard`](crate::VerifyWebhook::replay_guard) to have each event
+/// handled once; the extractor then takes the middleware's result.
+///
 /// Failures answer with [`WebhookRejection`].
 ///
 /// ```
@@ -100,6 +106,10 @@ impl FromRequest for VerifiedEvent {
 /// It always verifies the body itself, so it owns the body like [`VerifiedEvent`] does. Behind
 /// [`VerifyWebhook`](crate::VerifyWebhook) it reads the bytes the middleware put back and
 /// verifies them with the middleware's verifier (no `app_data` needed).
+///
+/// As with [`VerifiedEvent`], exactly-once handling needs the middleware's
+/// [replay guard](crate::VerifyWebhook::replay_guard): the extractor alone does not
+/// deduplicate.
 ///
 /// ```
 /// use actix_web::{web, App, HttpResponse};

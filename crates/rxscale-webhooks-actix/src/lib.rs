@@ -12,8 +12,10 @@
 //! ## Items at a glance
 //!
 //! - [`VerifiedEvent`] and [`VerifiedEnvelope`]: the extractors (`FromRequest`).
-//! - [`VerifyWebhook`]: the middleware (`Transform`), and [`VerifyWebhookMiddleware`], the
-//!   service it wraps a route in.
+//! - [`VerifyWebhook`]: the middleware (`Transform`), with its settings
+//!   [`VerifyWebhook::replay_guard`] (exactly-once handling) and
+//!   [`VerifyWebhook::pass_invalid_event_data`]; [`VerifyWebhookMiddleware`] is the service it
+//!   wraps a route in.
 //! - [`WebhookRejection`]: what both answer with when a delivery is refused (`ResponseError`).
 //! - [`UndecodedEvent`]: what replaces the [`Verified`] event in the extensions when the
 //!   middleware passes undecodable data through.

@@ -6,16 +6,15 @@ use actix_web::HttpResponse;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage as _, ResponseError as _};
 use futures_util::future::LocalBoxFuture;
-use rxscale_webhooks::replay::{Admission, DUPLICATE_HEADER, GuardAnswer};
-use rxscale_webhooks::{ErrorKind, OffsetDateTime, ReplayGuard, Verifier};
-use serde_json::value::RawValue;
+use rxscale_webhooks::__adapter::{self, Checked};
+use rxscale_webhooks::replay::{DUPLICATE_HEADER, GuardAnswer};
+use rxscale_webhooks::{EVENT_HEADER, ReplayGuard, Verifier};
 use tracing::{Instrument as _, Span};
 
-use crate::UndecodedEvent;
 use crate::body::read_limited;
 use crate::extract::signatures;
 use crate::rejection::WebhookRejection;
@@ -85,8 +84,9 @@ impl VerifyWebhook {
     }
 
     /// Whether an authentic, fresh delivery of a known event type whose `data` does not decode
-    /// ([`ErrorKind::InvalidEventData`]) is passed on to the handler with an
-    /// [`UndecodedEvent`] in its extensions, instead of being answered with 422.
+    /// ([`ErrorKind::InvalidEventData`](crate::ErrorKind::InvalidEventData)) is passed on to
+    /// the handler with an [`UndecodedEvent`](crate::UndecodedEvent) in its extensions, instead
+    /// of being answered with 422.
     ///
     /// Passing it on lets you acknowledge (and store) an event whose shape changed before this
     /// SDK learned it, rather than have RxScale retry it for as long as it retries.
@@ -97,12 +97,49 @@ impl VerifyWebhook {
         self
     }
 
-    /// Runs each verified delivery through `guard`, so that every event is handled exactly once:
-    /// the handler runs only for a fresh dedup key; a key already handled is answered 200 with
-    /// `X-Webhook-Duplicate: true`, one being handled right now 409, and an unreachable store 503
-    /// (unless the guard fails open). Only a 2xx from the handler completes the key; anything
-    /// else, an error, a panic or a dropped request releases it for the retry. See
-    /// `docs/replay-protection.md`.
+    /// Runs each verified delivery through `guard`, so that every event is handled exactly once,
+    /// with the tower layer's protocol and answers:
+    ///
+    /// - a fresh dedup key is claimed and the handler runs; a 2xx completes the key before the
+    ///   response leaves, anything else releases it for the retry;
+    /// - a key already handled is answered 200 `{"status":"duplicate"}` with
+    ///   `X-Webhook-Duplicate: true`, one being handled right now 409 `{"error":"in_flight"}`,
+    ///   and an unreachable store 503 `{"error":"replay_store_unavailable"}` (unless the guard
+    ///   fails open); the handler does not run;
+    /// - a handler that panics, or whose request future is dropped (a timeout middleware,
+    ///   shutdown), releases the claim. actix-web keeps running a handler whose client went
+    ///   away, so its own answer settles the claim then.
+    ///
+    /// Deliveries passed through with an [`UndecodedEvent`](crate::UndecodedEvent) are guarded
+    /// too: they have a dedup key like any other. The span's `outcome` records the decision:
+    /// `accepted` (or `passed_through`), `duplicate`, `in_flight`, `replay_store_unavailable` or
+    /// `accepted_unguarded`.
+    ///
+    /// Build the guard once, outside the `HttpServer` factory, and clone it into each worker's
+    /// middleware: clones share one store. See `docs/replay-protection.md`.
+    ///
+    /// ```
+    /// use actix_web::{web, App, HttpResponse};
+    /// use rxscale_webhooks_actix::{ReplayGuard, VerifiedEvent, Verifier, VerifyWebhook};
+    ///
+    /// async fn handle(event: VerifiedEvent) -> HttpResponse {
+    ///     println!("once: {}", event.dedup_key());
+    ///     HttpResponse::Ok().finish()
+    /// }
+    ///
+    /// # fn main() -> Result<(), rxscale_webhooks_actix::ConfigError> {
+    /// let verifier = Verifier::builder().secret("whsec_abc123").build()?;
+    /// let guard = ReplayGuard::in_memory(); // or ReplayGuard::new(RedisStore) for several instances
+    /// let factory = move || {
+    ///     let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
+    ///     App::new().service(
+    ///         web::resource("/webhooks/rxscale").route(web::post().to(handle).wrap(middleware)),
+    ///     )
+    /// };
+    /// # let _ = factory;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// Default: none, every verified delivery reaches the handler.
     pub fn replay_guard(mut self, guard: ReplayGuard) -> Self {
@@ -175,71 +212,55 @@ where
         let future = async move {
             let span = recorded;
             let mut payload = request.take_payload();
-            match verify(&config, &mut payload, request.headers(), &span).await {
-                Ok((bytes, verified)) => {
-                    let admission = match &config.replay_guard {
-                        Some(guard) => {
-                            let key = match &verified {
-                                Passed::Decoded(verified) => verified.dedup_key().as_str(),
-                                Passed::Undecoded(undecoded) => {
-                                    undecoded.verified().dedup_key().as_str()
-                                }
-                            };
-                            let ttl = guard.completed_ttl_for(&config.verifier);
-                            match guard.admit(key, ttl).await {
-                                Ok(admission) => {
-                                    if !admission.is_guarded() {
-                                        span.record("outcome", "accepted_unguarded");
-                                    }
-                                    Some(admission).filter(Admission::is_guarded)
-                                }
-                                Err(answer) => {
-                                    tracing::debug!(
-                                        outcome = answer.code(),
-                                        status = answer.status_code(),
-                                        "rxscale webhook answered by the replay guard"
-                                    );
-                                    span.record("outcome", answer.code());
-                                    trace::record_elapsed(&span, started);
-                                    let response = guard_response(answer);
-                                    return Ok(request
-                                        .into_response(response)
-                                        .map_into_right_body());
-                                }
-                            }
-                        }
-                        None => None,
-                    };
-                    {
-                        let mut extensions = request.extensions_mut();
-                        match verified {
-                            Passed::Decoded(verified) => {
-                                extensions.insert(*verified);
-                            }
-                            Passed::Undecoded(undecoded) => {
-                                extensions.insert(*undecoded);
-                            }
-                        }
-                        extensions.insert(VerifiedBy(config.verifier.clone()));
+            let (bytes, checked) =
+                match verify(&config, &mut payload, request.headers(), &span).await {
+                    Ok(passed) => passed,
+                    Err(rejection) => {
+                        trace::record_rejection(&span, rejection.kind());
+                        trace::record_elapsed(&span, started);
+                        let response = rejection.error_response();
+                        return Ok(request.into_response(response).map_into_right_body());
                     }
-                    request.set_payload(Payload::from(bytes));
-                    // If the handler panics or the request is dropped, `admission` is dropped
-                    // unfinished, which releases the claim.
-                    let response = service.call(request).await;
-                    if let Some(admission) = admission {
-                        let succeeded = matches!(&response, Ok(r) if r.status().is_success());
-                        admission.finish(succeeded).await;
+                };
+            // Held across the handler: if it panics or the request's future is dropped, the
+            // admission is dropped unfinished, which releases the claim.
+            let admission = match &config.replay_guard {
+                Some(guard) => {
+                    let ttl = guard.completed_ttl_for(&config.verifier);
+                    let admitted = guard.admit(checked.dedup_key().as_str(), ttl).await;
+                    match __adapter::admitted(&span, checked.outcome(), admitted) {
+                        Ok(admission) => admission,
+                        Err(answer) => {
+                            trace::record_elapsed(&span, started);
+                            let response = guard_response(answer);
+                            return Ok(request.into_response(response).map_into_right_body());
+                        }
                     }
-                    trace::record_elapsed(&span, started);
-                    response.map(ServiceResponse::map_into_left_body)
                 }
-                Err(rejection) => {
-                    trace::record_rejection(&span, rejection.kind());
-                    trace::record_elapsed(&span, started);
-                    let response = rejection.error_response();
-                    Ok(request.into_response(response).map_into_right_body())
+                None => None,
+            };
+            {
+                let mut extensions = request.extensions_mut();
+                match checked {
+                    Checked::Decoded(verified) => {
+                        extensions.insert(verified);
+                    }
+                    Checked::Undecoded(undecoded) => {
+                        extensions.insert(undecoded);
+                    }
                 }
+                extensions.insert(VerifiedBy(config.verifier.clone()));
             }
+            request.set_payload(Payload::from(bytes));
+            let response = service.call(request).await;
+            if let Some(admission) = admission {
+                // Settled before the response leaves, so that a 2xx RxScale sees always has its
+                // key recorded as completed.
+                let succeeded = matches!(&response, Ok(r) if r.status().is_success());
+                admission.finish(succeeded).await;
+            }
+            trace::record_elapsed(&span, started);
+            response.map(ServiceResponse::map_into_left_body)
         };
         Box::pin(future.instrument(span))
     }
@@ -257,40 +278,26 @@ fn guard_response(answer: GuardAnswer) -> HttpResponse {
     response.body(answer.response_body())
 }
 
-enum Passed {
-    Decoded(Box<rxscale_webhooks::Verified>),
-    Undecoded(Box<UndecodedEvent>),
-}
-
 /// Reads the body within the limit and checks it; on success returns the very bytes.
 async fn verify(
     config: &Config,
     payload: &mut Payload,
     headers: &HeaderMap,
     span: &Span,
-) -> Result<(Bytes, Passed), WebhookRejection> {
+) -> Result<(Bytes, Checked), WebhookRejection> {
     let verifier = &config.verifier;
     let bytes = read_limited(payload, headers, verifier.max_body_bytes())
         .await
         .map_err(WebhookRejection::delivery)?;
-    let now = OffsetDateTime::now_utc();
-    let passed = match verifier.verify_any_at(&bytes, signatures(headers), now) {
-        Ok(verified) => {
-            trace::record_verified(span, &verified, "accepted");
-            trace::warn_on_event_header_mismatch(headers, verified.event_type());
-            Passed::Decoded(Box::new(verified))
-        }
-        Err(error)
-            if error.kind() == ErrorKind::InvalidEventData && config.pass_invalid_event_data =>
-        {
-            let raw = verifier
-                .verify_as_any_at::<Box<RawValue>>(&bytes, signatures(headers), now)
-                .map_err(WebhookRejection::delivery)?;
-            trace::record_verified(span, &raw, "passed_through");
-            trace::warn_on_event_header_mismatch(headers, raw.event_type());
-            Passed::Undecoded(Box::new(UndecodedEvent::new(raw, error)))
-        }
-        Err(error) => return Err(WebhookRejection::delivery(error)),
-    };
-    Ok((bytes, passed))
+    let checked = __adapter::check_delivery(
+        verifier,
+        &bytes,
+        || signatures(headers),
+        headers.get_all(EVENT_HEADER).map(HeaderValue::as_bytes),
+        config.pass_invalid_event_data,
+        config.replay_guard.is_some(),
+        span,
+    )
+    .map_err(WebhookRejection::delivery)?;
+    Ok((bytes, checked))
 }

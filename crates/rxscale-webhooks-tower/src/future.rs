@@ -9,13 +9,12 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
+use rxscale_webhooks::__adapter::{self, Checked};
 use rxscale_webhooks::replay::{Admission, DUPLICATE_HEADER, GuardAnswer};
-use rxscale_webhooks::{ErrorKind, OffsetDateTime, ReplayGuard, SIGNATURE_HEADER, Verifier};
-use serde_json::value::RawValue;
+use rxscale_webhooks::{EVENT_HEADER, ErrorKind, ReplayGuard, SIGNATURE_HEADER, Verifier};
 use tower_service::Service;
 use tracing::Span;
 
-use crate::UndecodedEvent;
 use crate::body::{ResponseBody, VerifiedBody};
 use crate::layer::Config;
 use crate::trace;
@@ -52,6 +51,7 @@ pin_project! {
         Admitting {
             admit: AdmitFuture,
             call: Option<(S, Request<VerifiedBody>)>,
+            fresh_outcome: &'static str,
         },
         // Dropping this state (the caller gave up, or the service panicked) drops the
         // admission, which releases the claim.
@@ -184,10 +184,11 @@ where
                         let bytes = collected.take();
                         let guard = config.replay_guard.as_ref();
                         match verify(&config, parts, bytes, guard.is_some(), this.span) {
-                            Ok((request, key)) => match guard.zip(key) {
-                                Some((guard, key)) => State::Admitting {
+                            Ok((request, claim)) => match guard.zip(claim) {
+                                Some((guard, (key, fresh_outcome))) => State::Admitting {
                                     admit: admit(guard, &config.verifier, key),
                                     call: Some((inner, request)),
+                                    fresh_outcome,
                                 },
                                 None => State::Calling {
                                     future: inner.call(request),
@@ -198,31 +199,23 @@ where
                         }
                     }
                 },
-                StateProj::Admitting { admit, call } => {
+                StateProj::Admitting {
+                    admit,
+                    call,
+                    fresh_outcome,
+                } => {
                     let admitted = ready!(admit.as_mut().poll(cx));
                     let Some((mut inner, request)) = call.take() else {
                         unreachable!("the request is taken only when leaving this state")
                     };
-                    match admitted {
-                        Ok(admission) => {
-                            if !admission.is_guarded() {
-                                this.span.record("outcome", "accepted_unguarded");
-                            }
-                            State::Calling {
-                                future: inner.call(request),
-                                admission: Some(admission).filter(Admission::is_guarded),
-                            }
-                        }
-                        Err(answer) => {
-                            tracing::debug!(
-                                outcome = answer.code(),
-                                status = answer.status_code(),
-                                "rxscale webhook answered by the replay guard"
-                            );
-                            State::Rejected {
-                                failure: Failure::Guard(answer),
-                            }
-                        }
+                    match __adapter::admitted(this.span, fresh_outcome, admitted) {
+                        Ok(admission) => State::Calling {
+                            future: inner.call(request),
+                            admission,
+                        },
+                        Err(answer) => State::Rejected {
+                            failure: Failure::Guard(answer),
+                        },
                     }
                 }
                 StateProj::Calling { future, admission } => {
@@ -255,7 +248,10 @@ where
                     return Poll::Ready(output.map(|response| response.map(ResponseBody::inner)));
                 }
                 StateProj::Rejected { failure } => {
-                    trace::record_rejection(this.span, failure.code());
+                    // The guard's answers were recorded when the guard gave them.
+                    if let Failure::Rejected(kind) = failure {
+                        trace::record_rejection(this.span, kind.code());
+                    }
                     trace::record_elapsed(this.span, *this.started);
                     return Poll::Ready(Ok(failure.response()));
                 }
@@ -272,52 +268,49 @@ fn admit(guard: &ReplayGuard, verifier: &Verifier, key: String) -> AdmitFuture {
     Box::pin(async move { guard.admit(&key, completed_ttl).await })
 }
 
-/// Checks the delivery and, on success, rebuilds the request around the very same bytes. The
-/// dedup key is copied out only when a replay guard needs it.
+/// What the replay guard claims a delivery with: its dedup key, and the span's outcome if the
+/// claim is fresh.
+type Claim = (String, &'static str);
+
+/// Checks the delivery and, on success, rebuilds the request around the very same bytes. What
+/// a replay guard needs to claim it (the dedup key, and the outcome if it is fresh) is copied
+/// out only when there is one.
 fn verify(
     config: &Config,
     mut parts: Parts,
     bytes: Bytes,
-    want_key: bool,
+    guarded: bool,
     span: &Span,
-) -> Result<(Request<VerifiedBody>, Option<String>), Failure> {
-    let key = |verified_key: &rxscale_webhooks::DedupKey| {
-        want_key.then(|| verified_key.as_str().to_owned())
-    };
-    let dedup_key;
-    let now = OffsetDateTime::now_utc();
-    let signatures = || {
-        parts
-            .headers
-            .get_all(SIGNATURE_HEADER)
-            .into_iter()
-            .map(HeaderValue::as_bytes)
-    };
-    match config.verifier.verify_any_at(&bytes, signatures(), now) {
-        Ok(verified) => {
-            trace::record_verified(span, &verified, "accepted");
-            trace::warn_on_event_header_mismatch(&parts.headers, verified.event_type());
-            dedup_key = key(verified.dedup_key());
+) -> Result<(Request<VerifiedBody>, Option<Claim>), Failure> {
+    let headers = &parts.headers;
+    let checked = __adapter::check_delivery(
+        &config.verifier,
+        &bytes,
+        || {
+            headers
+                .get_all(SIGNATURE_HEADER)
+                .iter()
+                .map(HeaderValue::as_bytes)
+        },
+        headers
+            .get_all(EVENT_HEADER)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        config.pass_invalid_event_data,
+        guarded,
+        span,
+    )
+    .map_err(|error| Failure::Rejected(error.kind()))?;
+    let claim = guarded.then(|| (checked.dedup_key().as_str().to_owned(), checked.outcome()));
+    match checked {
+        Checked::Decoded(verified) => {
             parts.extensions.insert(verified);
         }
-        Err(error)
-            if error.kind() == ErrorKind::InvalidEventData && config.pass_invalid_event_data =>
-        {
-            let raw = config
-                .verifier
-                .verify_as_any_at::<Box<RawValue>>(&bytes, signatures(), now)
-                .map_err(|error| Failure::Rejected(error.kind()))?;
-            trace::record_verified(span, &raw, "passed_through");
-            trace::warn_on_event_header_mismatch(&parts.headers, raw.event_type());
-            dedup_key = key(raw.dedup_key());
-            parts.extensions.insert(UndecodedEvent::new(raw, error));
+        Checked::Undecoded(undecoded) => {
+            parts.extensions.insert(undecoded);
         }
-        Err(error) => return Err(Failure::Rejected(error.kind())),
     }
-    Ok((
-        Request::from_parts(parts, VerifiedBody::new(bytes)),
-        dedup_key,
-    ))
+    Ok((Request::from_parts(parts, VerifiedBody::new(bytes)), claim))
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -337,13 +330,6 @@ enum Failure {
 }
 
 impl Failure {
-    fn code(self) -> &'static str {
-        match self {
-            Failure::Rejected(kind) => kind.code(),
-            Failure::Guard(answer) => answer.code(),
-        }
-    }
-
     fn response<B>(self) -> Response<ResponseBody<B>> {
         let (status, body) = match self {
             Failure::Rejected(kind) => (kind.status_code(), kind.response_body()),
