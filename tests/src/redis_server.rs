@@ -1,8 +1,10 @@
-//! A real `redis-server` for tests: spawned on an ephemeral loopback port, without persistence,
-//! and killed on drop. It can be stopped and started again on the same port to test recovery.
+//! A real `redis-server` for tests: spawned on an ephemeral loopback port, without persistence
+//! unless asked for, and killed on drop. It can be stopped and started again on the same port to
+//! test recovery.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,18 +13,40 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// The AOF directory of a persistent server.
+    data_dir: Option<PathBuf>,
 }
 
 impl RedisServer {
     /// Starts a fresh server. Panics, with install instructions, when `redis-server` is missing:
     /// the tests never skip.
     pub fn start() -> Self {
+        RedisServer::start_with(None)
+    }
+
+    /// Starts a server that keeps what it acknowledged across [`restart`](Self::restart): AOF
+    /// with `appendfsync always`, as docs/scaling-out.md recommends, in a fresh directory.
+    pub fn start_persistent() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "rxscale-webhooks-redis-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the redis data directory");
+        RedisServer::start_with(Some(dir))
+    }
+
+    fn start_with(data_dir: Option<PathBuf>) -> Self {
         crate::require_tool(
             "redis-server",
             "apt-get install -y redis-server (the project's .ci/run does this)",
         );
         let port = free_port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            child: None,
+            data_dir,
+        };
         server.restart();
         server
     }
@@ -50,24 +74,40 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port, empty, and waits until it answers PING.
+    /// Starts the server again on the same port, and waits until it answers PING. It comes back
+    /// empty, unless it was started with [`start_persistent`](Self::start_persistent).
     pub fn restart(&mut self) {
         self.stop();
+        let port = self.port.to_string();
+        let mut args = vec![
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ];
+        let dir;
+        match &self.data_dir {
+            Some(data_dir) => {
+                dir = data_dir.display().to_string();
+                args.extend([
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--dir",
+                    &dir,
+                ]);
+            }
+            None => args.extend(["--appendonly", "no"]),
+        }
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -110,6 +150,9 @@ impl Drop for RedisServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

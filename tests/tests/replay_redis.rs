@@ -33,6 +33,7 @@ on_both_frameworks!(
     a_handler_future_dropped_by_a_timeout_releases_the_claim_in_the_background,
     a_claim_left_by_a_killed_instance_expires_and_the_retry_is_processed,
     while_redis_is_down_deliveries_get_503_and_the_receiver_recovers_when_it_returns,
+    a_completion_lost_to_a_redis_outage_is_recorded_when_redis_returns,
     fail_open_runs_the_handler_while_redis_is_down,
 );
 
@@ -229,6 +230,52 @@ async fn while_redis_is_down_deliveries_get_503_and_the_receiver_recovers_when_i
     recovered.assert_processed();
     deliver(&client, addr, &during).await.assert_duplicate();
     assert_eq!(handler.entered(), 2);
+}
+
+/// Redis dies while the handler runs, so the guard cannot record the success when the handler
+/// answers 2xx. The 2xx stands, the completion is retried in the background, and once Redis is
+/// back (with the claim in its AOF) every redelivery is a duplicate: no redelivery runs the
+/// handler again, neither before the lease ends (409) nor after it.
+async fn a_completion_lost_to_a_redis_outage_is_recorded_when_redis_returns(framework: Framework) {
+    const LEASE: Duration = Duration::from_secs(30);
+    let mut redis = RedisServer::start_persistent();
+    let handler = Handler::new().sleep(Duration::from_millis(800));
+    let guard = redis_guard(&redis).await.lease(LEASE);
+    let addr = Receiver::new(framework, guard, handler.clone())
+        .start()
+        .await;
+    let client = client();
+    let body = fixture_at(EventType::PharmacyOrderUpdated, now());
+
+    let first = tokio::spawn({
+        let (client, body) = (client.clone(), body.clone());
+        async move { deliver(&client, addr, &body).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handler.entered() == 0 {
+        assert!(Instant::now() < deadline, "the handler was never entered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let claimed_at = Instant::now();
+    redis.stop();
+    first.await.unwrap().assert_processed();
+    let reply = deliver(&client, addr, &body).await;
+    assert_eq!(reply.status, 503, "Redis is down: {reply:?}");
+
+    redis.restart();
+    let recorded = loop {
+        let reply = deliver(&client, addr, &body).await;
+        if reply.status != 409 && reply.status != 503 {
+            break reply;
+        }
+        assert!(
+            claimed_at.elapsed() < LEASE - Duration::from_secs(5),
+            "the completion was not recorded while the lease lasted: {reply:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    recorded.assert_duplicate();
+    assert_eq!(handler.entered(), 1, "the handler ran once");
 }
 
 async fn fail_open_runs_the_handler_while_redis_is_down(framework: Framework) {

@@ -9,7 +9,7 @@
 #![deny(missing_docs)]
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
@@ -192,7 +192,53 @@ impl ReplayStore for RedisStore {
             }
         });
     }
+
+    fn complete_detached(
+        &self,
+        key: String,
+        token: ClaimToken,
+        ttl: Duration,
+        lease_ends: Instant,
+    ) {
+        // Without a runtime to run on, the claim's lease expires and a redelivery is handled
+        // again: the at-least-once fallback.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(dedup_key = %key, "no runtime to retry completion on; a redelivery after the lease will be handled again");
+            return;
+        };
+        let store = self.clone();
+        runtime.spawn(async move {
+            let mut pause = COMPLETE_RETRY_FIRST_PAUSE;
+            let mut attempts = 1u32;
+            loop {
+                let now = Instant::now();
+                if now >= lease_ends {
+                    tracing::error!(dedup_key = %key, attempts, "could not record the handler's success before the lease ended; a redelivery will be handled again");
+                    return;
+                }
+                tokio::time::sleep(pause.min(lease_ends - now)).await;
+                pause = (pause * 2).min(COMPLETE_RETRY_MAX_PAUSE);
+                attempts += 1;
+                match store.complete(&key, &token, ttl).await {
+                    Ok(true) => {
+                        tracing::info!(dedup_key = %key, attempts, "recorded the handler's success after retrying");
+                        return;
+                    }
+                    Ok(false) => {
+                        tracing::warn!(dedup_key = %key, attempts, "claim was gone when retrying completion (lease ended or Redis lost it); a redelivery will be handled again");
+                        return;
+                    }
+                    Err(err) => tracing::debug!(dedup_key = %key, attempts, error = %err, "retrying completion"),
+                }
+            }
+        });
+    }
 }
+
+/// The first pause before retrying a failed completion; it doubles up to
+/// [`COMPLETE_RETRY_MAX_PAUSE`].
+const COMPLETE_RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
+const COMPLETE_RETRY_MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// Configures a [`RedisStore`]. Obtained from [`RedisStore::builder`].
 #[must_use]

@@ -13,15 +13,15 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorKind};
-use crate::event::{DataSeed, Event, EventType, UnknownEvent, is_object, uid_of};
+use crate::event::{DataSeed, Event, EventType, Text, UnknownEvent, is_object, uid_of};
 
 /// The envelope fields, with `data` decoded as `T`.
 #[derive(Debug)]
 pub(crate) struct Envelope<T> {
-    pub(crate) event_type: String,
+    pub(crate) event_type: Text,
     pub(crate) timestamp: i64,
-    pub(crate) payload_version: Option<String>,
-    pub(crate) uid: Option<String>,
+    pub(crate) payload_version: Option<Text>,
+    pub(crate) uid: Option<Text>,
     pub(crate) data: T,
 }
 
@@ -100,9 +100,9 @@ impl<'de> Visitor<'de> for FastEnvelope {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut event_type: Option<String> = None;
+        let mut event_type: Option<Text> = None;
         let mut timestamp: Option<i64> = None;
-        let mut payload_version: Option<Option<String>> = None;
+        let mut payload_version: Option<Option<Text>> = None;
         let mut data: Option<Slot<'de>> = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -141,13 +141,13 @@ impl<'de> Visitor<'de> for FastEnvelope {
                     .decode(&mut serde_json::Deserializer::from_str(raw.get()))
                     .map_err(de::Error::custom)?,
                 None if is_object(raw) => {
-                    Event::Unknown(UnknownEvent::new(event_type.clone(), raw.to_owned()))
+                    Event::Unknown(UnknownEvent::new(event_type.to_string(), raw.to_owned()))
                 }
                 None => return Err(de::Error::custom("data is not an object")),
             },
         };
         Ok(Envelope {
-            uid: data.uid().map(str::to_owned),
+            uid: data.uid().map(Text::new),
             event_type,
             timestamp,
             payload_version: payload_version.flatten(),
@@ -195,7 +195,7 @@ impl<'de> Deserialize<'de> for Key {
 
 /// `payload_version` is documented as a string; anything else is tolerated and ignored, since
 /// the issue of which fields make an envelope malformed names only the other three.
-struct TolerantString(Option<String>);
+struct TolerantString(Option<Text>);
 
 impl<'de> Deserialize<'de> for TolerantString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -207,7 +207,7 @@ impl<'de> Deserialize<'de> for TolerantString {
 /// The envelope with `data` left raw, for the precise path.
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
-    event_type: String,
+    event_type: Text,
     timestamp: i64,
     #[serde(default)]
     payload_version: Option<TolerantString>,
@@ -237,7 +237,7 @@ fn decode_precise<T>(
     check_time(envelope.timestamp)?;
     let data = decode_data(&envelope.event_type, envelope.data)?;
     Ok(Envelope {
-        uid: uid_of(envelope.data),
+        uid: uid_of(envelope.data).map(Text::from),
         event_type: envelope.event_type,
         timestamp: envelope.timestamp,
         payload_version: envelope.payload_version.and_then(|version| version.0),

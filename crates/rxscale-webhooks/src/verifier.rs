@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::envelope::{self, Envelope};
 use crate::error::{ConfigError, Error, ErrorKind};
-use crate::event::Event;
+use crate::event::{Event, Text};
 use crate::secret::{Fingerprint, SigningSecret};
 use crate::signature::{KeyedSecret, Tag, parse_signature, tags_equal};
 
@@ -424,9 +424,9 @@ impl VerifierBuilder {
 /// extensions. `T` is [`Event`] unless you chose your own type with [`Verifier::verify_as`].
 #[derive(Debug, Clone)]
 pub struct Verified<T = Event> {
-    event_type: String,
+    event_type: Text,
     timestamp: OffsetDateTime,
-    payload_version: Option<String>,
+    payload_version: Option<Text>,
     dedup_key: DedupKey,
     fingerprint: Fingerprint,
     event: T,

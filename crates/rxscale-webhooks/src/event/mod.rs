@@ -6,6 +6,7 @@
 mod lenient;
 mod pharmacy_order;
 mod status;
+mod text;
 mod unconfirmed;
 
 use std::fmt;
@@ -21,6 +22,7 @@ pub use pharmacy_order::{
     PharmacySku, PharmacySummary, PrescriptionFile, Sku,
 };
 pub use status::{MeetingStatus, PharmacyOrderStatus};
+pub use text::Text;
 pub use unconfirmed::{AppointmentReminder, PatientDoctorMeeting, PharmacySkuStock};
 
 /// A verified RxScale event, decoded by its `event_type`.

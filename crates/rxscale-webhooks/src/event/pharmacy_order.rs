@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::status::PharmacyOrderStatus;
+use super::text::Text;
 
 /// A pharmacy order: the `data` of `pharmacy_order_created` and `pharmacy_order_updated`
 /// (spec §4.1, §4.2).
@@ -12,18 +13,18 @@ use super::status::PharmacyOrderStatus;
 #[non_exhaustive]
 pub struct PharmacyOrder {
     /// Pharmacy order UID, e.g. `po-abc123`. Also the `uid` of the dedup key.
-    pub uid: String,
+    pub uid: Text,
     /// Current status.
     pub status: PharmacyOrderStatus,
     /// Human-readable order name, e.g. `#1001`.
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// Custom data attached to the order.
     #[serde(default)]
     pub data: Option<serde_json::Value>,
     /// External status identifier, e.g. `OPEN` (value set undocumented).
     #[serde(default)]
-    pub external_status: Option<String>,
+    pub external_status: Option<Text>,
     /// When the order was created.
     #[serde(with = "time::serde::timestamp")]
     pub created_at: OffsetDateTime,
@@ -61,10 +62,10 @@ pub struct PharmacyOrder {
 #[non_exhaustive]
 pub struct PharmacySummary {
     /// Pharmacy UID, e.g. `ph-xyz`.
-    pub uid: String,
+    pub uid: Text,
     /// Pharmacy name.
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<Text>,
 }
 
 /// The parent (shop) order of a pharmacy order.
@@ -72,7 +73,7 @@ pub struct PharmacySummary {
 #[non_exhaustive]
 pub struct ParentOrder {
     /// Parent order UID, e.g. `ord-123`.
-    pub uid: String,
+    pub uid: Text,
     /// Delivery address.
     #[serde(default)]
     pub delivery_address: Option<Address>,
@@ -84,7 +85,7 @@ pub struct ParentOrder {
     pub shipping_costs_amount: Option<i64>,
     /// ISO 4217 currency of the shipping costs, e.g. `EUR` (V2 docs only).
     #[serde(default)]
-    pub shipping_costs_currency: Option<String>,
+    pub shipping_costs_currency: Option<Text>,
     /// Handling priority; larger is more urgent, 0 is none (V2 docs only).
     #[serde(default)]
     pub priority: Option<i64>,
@@ -96,31 +97,31 @@ pub struct ParentOrder {
 pub struct Address {
     /// First name.
     #[serde(default)]
-    pub first_name: Option<String>,
+    pub first_name: Option<Text>,
     /// Last name.
     #[serde(default)]
-    pub last_name: Option<String>,
+    pub last_name: Option<Text>,
     /// Street.
     #[serde(default)]
-    pub street: Option<String>,
+    pub street: Option<Text>,
     /// House number, a string such as `"1"` or `"12a"`.
     #[serde(default)]
-    pub house_number: Option<String>,
+    pub house_number: Option<Text>,
     /// Postal code, a string such as `"10115"`.
     #[serde(default)]
-    pub zip_code: Option<String>,
+    pub zip_code: Option<Text>,
     /// City.
     #[serde(default)]
-    pub city: Option<String>,
+    pub city: Option<Text>,
     /// Country **name**, e.g. `Germany` (not an ISO code).
     #[serde(default)]
-    pub country: Option<String>,
+    pub country: Option<Text>,
     /// Additional address line.
     #[serde(default)]
-    pub additional_address: Option<String>,
+    pub additional_address: Option<Text>,
     /// Province; seen in newer Orders API examples only.
     #[serde(default)]
-    pub province: Option<String>,
+    pub province: Option<Text>,
 }
 
 /// How an order is delivered.
@@ -128,13 +129,13 @@ pub struct Address {
 #[non_exhaustive]
 pub struct DeliveryType {
     /// Delivery type UID, e.g. `dt-001`.
-    pub uid: String,
+    pub uid: Text,
     /// Name, e.g. `Standard Shipping`.
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<Text>,
     /// Machine identifier.
     #[serde(default)]
-    pub identifier: Option<String>,
+    pub identifier: Option<Text>,
 }
 
 /// One item of a pharmacy order.
@@ -148,7 +149,7 @@ pub struct OrderItem {
     pub pharmacy_sku: Option<PharmacySku>,
     /// Item UID, e.g. `oi-789` (unconfirmed for webhooks).
     #[serde(default)]
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// Quantity (unconfirmed for webhooks).
     #[serde(default)]
     pub amount: Option<i64>,
@@ -163,28 +164,28 @@ pub struct OrderItem {
 pub struct Sku {
     /// SKU UID.
     #[serde(default)]
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// SKU name, e.g. `Medication X 100mg`.
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<Text>,
     /// German pharmaceutical number (PZN), a string.
     #[serde(default)]
-    pub pzn: Option<String>,
+    pub pzn: Option<Text>,
     /// Product UID.
     #[serde(default)]
-    pub product_uid: Option<String>,
+    pub product_uid: Option<Text>,
     /// Product name.
     #[serde(default)]
-    pub product_display_name: Option<String>,
+    pub product_display_name: Option<Text>,
     /// Product handle (slug).
     #[serde(default)]
-    pub product_handle: Option<String>,
+    pub product_handle: Option<Text>,
     /// Standard selling unit, a number (e.g. `10.0`).
     #[serde(default)]
     pub standard_selling_unit: Option<f64>,
     /// Unit of the selling unit, e.g. `g`.
     #[serde(default)]
-    pub unit: Option<String>,
+    pub unit: Option<Text>,
     /// Whether the product is digital.
     #[serde(default)]
     pub digital: Option<bool>,
@@ -195,10 +196,10 @@ pub struct Sku {
 #[non_exhaustive]
 pub struct PharmacySku {
     /// Pharmacy SKU UID, e.g. `psku-abc123`.
-    pub uid: String,
+    pub uid: Text,
     /// The pharmacy's own identifier.
     #[serde(default)]
-    pub external_id: Option<String>,
+    pub external_id: Option<Text>,
     /// Price in cents.
     #[serde(default)]
     pub price: Option<i64>,
@@ -213,16 +214,16 @@ pub struct PharmacySku {
 pub struct PatientData {
     /// Patient UID.
     #[serde(default)]
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// Patient name.
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<Text>,
     /// E-mail address.
     #[serde(default)]
-    pub email: Option<String>,
+    pub email: Option<Text>,
     /// Date of birth as sent, e.g. `1990-01-15` (field name inferred from the Orders API).
     #[serde(default)]
-    pub date_of_birth: Option<String>,
+    pub date_of_birth: Option<Text>,
 }
 
 /// The prescribing doctor.
@@ -231,10 +232,10 @@ pub struct PatientData {
 pub struct DoctorData {
     /// Doctor UID.
     #[serde(default)]
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// Doctor name.
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<Text>,
 }
 
 /// A prescription document.
@@ -243,8 +244,8 @@ pub struct DoctorData {
 pub struct PrescriptionFile {
     /// File name.
     #[serde(default)]
-    pub filename: Option<String>,
+    pub filename: Option<Text>,
     /// Base64 content.
     #[serde(default)]
-    pub content_base64: Option<String>,
+    pub content_base64: Option<Text>,
 }

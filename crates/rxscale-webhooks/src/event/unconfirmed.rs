@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::lenient;
 use super::pharmacy_order::Sku;
 use super::status::MeetingStatus;
+use super::text::Text;
 
 /// `data` of `pharmacy_sku_stock_updated`. The shape is the External Pharmacy SKU API's
 /// pharmacy-SKU object, which RxScale has not confirmed for webhooks (spec §4.3).
@@ -16,10 +17,10 @@ use super::status::MeetingStatus;
 pub struct PharmacySkuStock {
     /// Pharmacy SKU UID, e.g. `psku-abc123`.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// The pharmacy's own identifier for the SKU.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub external_id: Option<String>,
+    pub external_id: Option<Text>,
     /// Price in cents.
     #[serde(default, deserialize_with = "lenient::option")]
     pub price: Option<i64>,
@@ -28,7 +29,7 @@ pub struct PharmacySkuStock {
     pub stock: Option<i64>,
     /// Pharmacy UID (a plain string in the SKU API).
     #[serde(default, deserialize_with = "lenient::option")]
-    pub pharmacy: Option<String>,
+    pub pharmacy: Option<Text>,
     /// The product SKU.
     #[serde(default, deserialize_with = "lenient::option")]
     pub sku: Option<Sku>,
@@ -62,31 +63,31 @@ pub struct PharmacySkuStock {
 pub struct PatientDoctorMeeting {
     /// Scheduled meeting UID, e.g. `mtg-abc123`.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// Lifecycle state.
     #[serde(default, deserialize_with = "lenient::option")]
     pub status: Option<MeetingStatus>,
     /// Doctor UID.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub doctor_uid: Option<String>,
+    pub doctor_uid: Option<Text>,
     /// Doctor name.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub doctor_display_name: Option<String>,
+    pub doctor_display_name: Option<Text>,
     /// Patient UID.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub patient_uid: Option<String>,
+    pub patient_uid: Option<Text>,
     /// Patient name.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub patient_display_name: Option<String>,
+    pub patient_display_name: Option<Text>,
     /// Appointment type UID, if any.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub appointment_type_uid: Option<String>,
+    pub appointment_type_uid: Option<Text>,
     /// Appointment type name, if any.
     #[serde(default, deserialize_with = "lenient::option")]
-    pub appointment_type_name: Option<String>,
+    pub appointment_type_name: Option<Text>,
     /// Meeting type (value set unpublished).
     #[serde(default, deserialize_with = "lenient::option")]
-    pub meeting_type: Option<String>,
+    pub meeting_type: Option<Text>,
 }
 
 /// `data` of `appointment_reminder_due`. RxScale publishes nothing of its content (spec §4.4),
@@ -95,7 +96,7 @@ pub struct PatientDoctorMeeting {
 #[non_exhaustive]
 pub struct AppointmentReminder {
     /// `data.uid` when present (presumably the scheduled meeting UID).
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// The whole `data` object, verbatim.
     pub raw: Box<RawValue>,
 }
@@ -117,7 +118,7 @@ impl<'de> Deserialize<'de> for AppointmentReminder {
         #[derive(Deserialize)]
         struct UidOnly {
             #[serde(default, deserialize_with = "lenient::option")]
-            uid: Option<String>,
+            uid: Option<Text>,
         }
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         let uid = serde_json::from_str::<UidOnly>(raw.get())

@@ -28,7 +28,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
@@ -73,6 +73,24 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// default does nothing and lets the lease expire; stores that can, release right away.
     fn release_detached(&self, key: String, token: ClaimToken) {
         let _ = (key, token);
+    }
+
+    /// Keeps trying to [`complete`](ReplayStore::complete) in the background after a call to it
+    /// failed, until `lease_ends`; the handler's response is not held up meanwhile.
+    ///
+    /// The handler has already succeeded at this point. Until the key is recorded, a
+    /// redelivery finds the claim live and is answered 409; once the lease has run out, a
+    /// redelivery would run the handler a second time, so retrying past `lease_ends` is
+    /// pointless (the token no longer holds the key). The default does nothing: stores that
+    /// can fail transiently (over a network) should override it.
+    fn complete_detached(
+        &self,
+        key: String,
+        token: ClaimToken,
+        ttl: Duration,
+        lease_ends: Instant,
+    ) {
+        let _ = (key, token, ttl, lease_ends);
     }
 }
 
@@ -300,12 +318,16 @@ impl ReplayGuard {
             Ok(token) => token,
             Err(err) => return self.store_failed(key, &err),
         };
+        // Taken before the claim is sent, so that the lease never ends later here than in the
+        // store.
+        let claimed_at = Instant::now();
         match self.store.claim(key, &token, self.lease).await {
             Ok(ClaimOutcome::Fresh) => Ok(Admission {
                 claim: Some(HeldClaim {
                     store: Arc::clone(&self.store),
                     key: key.to_owned(),
                     token,
+                    lease_ends: claimed_at + self.lease,
                 }),
                 completed_ttl,
             }),
@@ -345,6 +367,7 @@ struct HeldClaim {
     store: Arc<dyn ReplayStore>,
     key: String,
     token: ClaimToken,
+    lease_ends: Instant,
 }
 
 impl fmt::Debug for HeldClaim {
@@ -363,28 +386,52 @@ impl Admission {
     }
 
     /// Records the handler's outcome: a 2xx completes the key, anything else releases it.
+    ///
     /// Store failures here are logged, not returned: the handler's answer stands either way (a
     /// completed handler whose key could not be recorded is better acknowledged than retried).
+    /// A failed completion is handed to [`ReplayStore::complete_detached`], which keeps trying
+    /// while the claim's lease lasts, so that an outage of the store right after the handler
+    /// succeeded does not let a later redelivery run the handler again.
     pub async fn finish(mut self, handler_succeeded: bool) {
         let Some(claim) = self.claim.take() else {
             return;
         };
-        let result = if handler_succeeded {
-            claim
-                .store
-                .complete(&claim.key, &claim.token, self.completed_ttl)
-                .await
-        } else {
-            claim.store.release(&claim.key, &claim.token).await
-        };
-        match result {
+        if !handler_succeeded {
+            match claim.store.release(&claim.key, &claim.token).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(dedup_key = %claim.key, "claim had expired before it was released")
+                }
+                Err(err) => tracing::warn!(
+                    dedup_key = %claim.key,
+                    error = %err,
+                    "could not release the claim; a redelivery is answered 409 until its lease ends"
+                ),
+            }
+            return;
+        }
+        match claim
+            .store
+            .complete(&claim.key, &claim.token, self.completed_ttl)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
                 dedup_key = %claim.key,
                 "claim had expired before the handler finished; consider a longer lease"
             ),
             Err(err) => {
-                tracing::error!(dedup_key = %claim.key, error = %err, "could not record the handler's outcome")
+                tracing::error!(
+                    dedup_key = %claim.key,
+                    error = %err,
+                    "could not record the handler's success; retrying in the background until the lease ends"
+                );
+                claim.store.complete_detached(
+                    claim.key,
+                    claim.token,
+                    self.completed_ttl,
+                    claim.lease_ends,
+                );
             }
         }
     }
@@ -396,5 +443,108 @@ impl Drop for Admission {
             tracing::debug!(dedup_key = %claim.key, "handler did not finish; releasing its claim");
             claim.store.release_detached(claim.key, claim.token);
         }
+    }
+}
+
+#[cfg(test)]
+#[cfg(feature = "memory-store")]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The memory store, but `complete` fails like a store that just went away, and
+    /// `complete_detached` records what it was handed.
+    #[derive(Clone, Default)]
+    struct CompleteFails {
+        inner: MemoryStore,
+        handed_over: Arc<Mutex<Vec<(String, Duration, Instant)>>>,
+    }
+
+    impl ReplayStore for CompleteFails {
+        fn claim<'a>(
+            &'a self,
+            key: &'a str,
+            token: &'a ClaimToken,
+            lease: Duration,
+        ) -> StoreFuture<'a, ClaimOutcome> {
+            self.inner.claim(key, token, lease)
+        }
+
+        fn complete<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a ClaimToken,
+            _: Duration,
+        ) -> StoreFuture<'a, bool> {
+            Box::pin(async { Err(StoreError::new("connection refused")) })
+        }
+
+        fn release<'a>(&'a self, key: &'a str, token: &'a ClaimToken) -> StoreFuture<'a, bool> {
+            self.inner.release(key, token)
+        }
+
+        fn complete_detached(
+            &self,
+            key: String,
+            token: ClaimToken,
+            ttl: Duration,
+            lease_ends: Instant,
+        ) {
+            let other = ClaimToken::random().unwrap();
+            assert_ne!(other, token);
+            assert_eq!(
+                block(self.inner.claim(&key, &other, Duration::from_secs(1))).unwrap(),
+                ClaimOutcome::InFlight,
+                "the claim handed over is still held"
+            );
+            self.handed_over
+                .lock()
+                .unwrap()
+                .push((key, ttl, lease_ends));
+        }
+    }
+
+    fn block<T>(future: impl Future<Output = T>) -> T {
+        // Every future here is ready at once: the memory store never waits.
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("future was pending"),
+        }
+    }
+
+    #[test]
+    fn a_failed_completion_is_handed_to_the_background_until_the_lease_ends() {
+        let store = CompleteFails::default();
+        let lease = Duration::from_secs(45);
+        let guard = ReplayGuard::new(store.clone()).lease(lease);
+        let before = Instant::now();
+        let admission = block(guard.admit("key-1", Duration::from_secs(600))).unwrap();
+        let after = Instant::now();
+        block(admission.finish(true));
+
+        let handed_over = store.handed_over.lock().unwrap();
+        let [(key, ttl, lease_ends)] = handed_over.as_slice() else {
+            panic!("expected one hand-over, got {handed_over:?}");
+        };
+        assert_eq!(key, "key-1");
+        assert_eq!(*ttl, Duration::from_secs(600));
+        assert!(before + lease <= *lease_ends && *lease_ends <= after + lease);
+    }
+
+    #[test]
+    fn only_a_failed_completion_is_handed_over() {
+        let store = CompleteFails::default();
+        let guard = ReplayGuard::new(store.clone());
+        let admission = block(guard.admit("failed-handler", Duration::from_secs(600))).unwrap();
+        block(admission.finish(false));
+        let dropped = block(guard.admit("dropped", Duration::from_secs(600))).unwrap();
+        drop(dropped);
+        assert!(store.handed_over.lock().unwrap().is_empty());
+        assert!(
+            block(guard.admit("failed-handler", Duration::from_secs(600))).is_ok(),
+            "a failed handler's claim was released"
+        );
     }
 }

@@ -36,8 +36,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type IncarnationRss = (u32, u64);
 
 /// The claims' lease in the receivers: above any handler here (a few ms, at most seconds on a
-/// loaded machine), and short enough that a crashed instance's claims free up within the run.
-const LEASE: Duration = Duration::from_secs(10);
+/// loaded machine), longer than a Redis outage (10 s) so that a completion that failed in the
+/// outage can still be recorded by the background retry, and short enough that a crashed
+/// instance's claims free up within the run.
+const LEASE: Duration = Duration::from_secs(20);
 /// How long after Redis is back the receivers may still answer 503 (they reconnect on demand).
 const REDIS_GRACE: Duration = Duration::from_secs(5);
 /// How long after a killed receiver listens again connections to it may still fail.

@@ -20,8 +20,8 @@ pub(crate) struct Handled {
     pub(crate) at_us: u64,
 }
 
-/// A completion the guard could not record (the store was unreachable after the handler ran),
-/// from the receiver's own `error` log line.
+/// A completion the guard could not record even by retrying while the claim's lease lasted
+/// (the store stayed unreachable after the handler ran), from the receiver's own log line.
 #[derive(Debug, Clone)]
 pub(crate) struct LostCompletion {
     pub(crate) key: String,
@@ -34,6 +34,10 @@ pub(crate) struct Output {
     /// stdout lines that are neither `listening` nor a handled event.
     pub(crate) garbage: Vec<String>,
     pub(crate) lost_completions: Vec<LostCompletion>,
+    /// Completions that failed at first and were handed to the background retry.
+    pub(crate) deferred_completions: usize,
+    /// Completions that the background retry recorded.
+    pub(crate) recovered_completions: usize,
     /// `warn` lines about claims that expired before their handler finished.
     pub(crate) expired_claims: usize,
     /// Other `WARN`/`ERROR` lines, counted (the full text is in the logs).
@@ -230,7 +234,13 @@ async fn read_stderr(
                 .await;
         }
         let mut output = lock(&output);
-        if line.contains("could not record the handler's outcome") {
+        if line.contains("could not record the handler's success; retrying") {
+            output.deferred_completions += 1;
+        } else if line.contains("recorded the handler's success after retrying") {
+            output.recovered_completions += 1;
+        } else if line.contains("could not record the handler's success before the lease ended")
+            || line.contains("claim was gone when retrying completion")
+        {
             if let Some(key) = field(&line, "dedup_key=") {
                 output.lost_completions.push(LostCompletion {
                     key: key.to_owned(),

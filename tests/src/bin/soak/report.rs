@@ -511,7 +511,9 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
     let _ = writeln!(out, "5xx in fault windows (503):       {store_503}");
     let _ = writeln!(
         out,
-        "receiver log lines:               {} completion(s) not recorded, {} expired claim(s), {} store-unavailable, {} other",
+        "receiver log lines:               {} completion(s) retried in the background, {} recorded by the retry, {} not recorded, {} expired claim(s), {} store-unavailable, {} other",
+        inputs.output.deferred_completions,
+        inputs.output.recovered_completions,
         inputs.output.lost_completions.len(),
         inputs.output.expired_claims,
         inputs.output.store_unavailable_logs,
