@@ -50,7 +50,7 @@ pub(crate) fn decode_event_precise(
         |event_type, data| match EventType::from_wire(event_type) {
             Some(known) => decode_typed_precise(known, data),
             None => Ok(Event::Unknown(UnknownEvent::new(
-                event_type.to_owned(),
+                Text::new(event_type),
                 data.to_owned(),
             ))),
         },
@@ -141,7 +141,7 @@ impl<'de> Visitor<'de> for FastEnvelope {
                     .decode(&mut serde_json::Deserializer::from_str(raw.get()))
                     .map_err(de::Error::custom)?,
                 None if is_object(raw) => {
-                    Event::Unknown(UnknownEvent::new(event_type.to_string(), raw.to_owned()))
+                    Event::Unknown(UnknownEvent::new(event_type.clone(), raw.to_owned()))
                 }
                 None => return Err(de::Error::custom("data is not an object")),
             },
@@ -237,7 +237,7 @@ fn decode_precise<T>(
     check_time(envelope.timestamp)?;
     let data = decode_data(&envelope.event_type, envelope.data)?;
     Ok(Envelope {
-        uid: uid_of(envelope.data).map(Text::from),
+        uid: uid_of(envelope.data),
         event_type: envelope.event_type,
         timestamp: envelope.timestamp,
         payload_version: envelope.payload_version.and_then(|version| version.0),

@@ -80,15 +80,15 @@ impl Event {
 #[non_exhaustive]
 pub struct UnknownEvent {
     /// The wire `event_type`.
-    pub event_type: String,
+    pub event_type: Text,
     /// `data.uid` when it is a string.
-    pub uid: Option<String>,
+    pub uid: Option<Text>,
     /// The `data` object, verbatim.
     pub data: Box<RawValue>,
 }
 
 impl UnknownEvent {
-    pub(crate) fn new(event_type: String, data: Box<RawValue>) -> Self {
+    pub(crate) fn new(event_type: Text, data: Box<RawValue>) -> Self {
         let uid = uid_of(&data);
         UnknownEvent {
             event_type,
@@ -114,11 +114,11 @@ impl PartialEq for UnknownEvent {
 }
 
 /// `data.uid` of a raw `data` object, when it is a string.
-pub(crate) fn uid_of(data: &RawValue) -> Option<String> {
+pub(crate) fn uid_of(data: &RawValue) -> Option<Text> {
     #[derive(Deserialize)]
     struct UidOnly {
         #[serde(default, deserialize_with = "lenient::option")]
-        uid: Option<String>,
+        uid: Option<Text>,
     }
     serde_json::from_str::<UidOnly>(data.get())
         .ok()
