@@ -30,7 +30,7 @@ impl PersistentRedis {
     pub(crate) fn start(dir: &Path) -> Result<Self, BoxError> {
         require_tool(
             "redis-server",
-            "apt-get install -y redis-server (tests/soak/run.sh does this)",
+            "apt-get install -y redis-server (tests/bench/soak/run.sh does this)",
         );
         std::fs::create_dir_all(dir)?;
         let mut redis = PersistentRedis {

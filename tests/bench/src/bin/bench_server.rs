@@ -1,4 +1,4 @@
-//! The receiver the HTTP benchmarks (`tests/benches/http/run.sh`) load with wrk.
+//! The receiver the HTTP benchmarks (`tests/bench/benches/http/run.sh`) load with wrk.
 //!
 //! One process serves one route, `POST /webhook`, on 127.0.0.1, in one of four modes:
 //!

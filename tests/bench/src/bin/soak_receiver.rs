@@ -1,4 +1,4 @@
-//! The soak test's receiver (`tests/soak/run.sh`): one process per instance, built only from
+//! The soak test's receiver (`tests/bench/soak/run.sh`): one process per instance, built only from
 //! the SDK's public API as a user would write it, behind a replay guard in a shared Redis.
 //!
 //! ```text

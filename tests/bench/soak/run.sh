@@ -4,7 +4,7 @@
 # bounded mix of genuine, duplicate, forged, oversized, slow and stale deliveries on 127.0.0.1,
 # kills Redis and a receiver in the middle, and asserts exactly-once handling at the end.
 #
-#   tests/soak/run.sh [--quick] [--duration SECS] [--release | --debug] [driver options...]
+#   tests/bench/soak/run.sh [--quick] [--duration SECS] [--release | --debug] [driver options...]
 #
 #   --quick          60 s of traffic (CI); debug build unless --release
 #   --duration SECS  traffic phase (default 600); release build unless --debug
@@ -13,7 +13,7 @@
 #
 # Exit code: the driver's (0 passed, 1 a violation, 2 could not run).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 
 quick=0
 duration=600
@@ -51,7 +51,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
   }
 fi
 
-build=(cargo build -p rxscale-webhooks-tests --bins)
+# The driver's own unit tests (its report and traffic logic). `cargo test --workspace` does not
+# build this package, so they run here.
+echo "soak: cargo test -p rxscale-webhooks-bench --bin soak"
+cargo test -p rxscale-webhooks-bench --bin soak
+
+build=(cargo build -p rxscale-webhooks-bench --bins)
 [ "$profile" = release ] && build+=(--release)
 echo "soak: ${build[*]}"
 "${build[@]}"

@@ -2,7 +2,7 @@
 """Prints criterion's figures as the Markdown tables of docs/benchmarks.md.
 
     criterion_table.py [TARGET_DIR]          # core: cargo bench -p rxscale-webhooks --bench verify
-    criterion_table.py --crypto [TARGET_DIR] # cargo bench -p rxscale-webhooks-tests --bench crypto_backends
+    criterion_table.py --crypto [TARGET_DIR] # cargo bench -p rxscale-webhooks-bench --bench crypto_backends
 
 Reads criterion's point estimates (the middle figure of each `time:` line criterion prints)
 from TARGET_DIR/criterion/ (default: target), and adds the ratios the issue's goals name.

@@ -1,4 +1,4 @@
-//! The soak test's driver (`tests/soak/run.sh`): a real `redis-server`, two axum and two
+//! The soak test's driver (`tests/bench/soak/run.sh`): a real `redis-server`, two axum and two
 //! actix-web `soak_receiver` processes sharing it, bounded traffic from a fixed number of
 //! workers, and faults in the middle: Redis SIGKILLed and restarted, a receiver SIGKILLed and
 //! restarted, and handlers that fail 5 % of the time. Everything stays on 127.0.0.1.

@@ -2,16 +2,16 @@
 # HTTP benchmarks of rxscale-webhooks: axum and actix-web receivers (bare, inline yardstick,
 # our layer/middleware, our extractor) under wrk, on 127.0.0.1 only. See docs/benchmarks.md.
 #
-#   tests/benches/http/run.sh              # full run, about 6 minutes on 2 cores
-#   tests/benches/http/run.sh --quick      # smoke run, 2 s per cell, about 1.5 minutes
-#   tests/benches/http/run.sh --callgrind  # instructions per delivery, about 3 minutes
+#   tests/bench/benches/http/run.sh              # full run, about 6 minutes on 2 cores
+#   tests/bench/benches/http/run.sh --quick      # smoke run, 2 s per cell, about 1.5 minutes
+#   tests/bench/benches/http/run.sh --callgrind  # instructions per delivery, about 3 minutes
 #
 # Any other flag goes to bench.py (`--help` lists them). Results are printed as Markdown and
 # written to target/http-bench/.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
+root="$(cd "$here/../../../.." && pwd)"
 cd "$root"
 
 need() { # need COMMAND PACKAGE: installs PACKAGE from the distribution when COMMAND is missing
@@ -34,8 +34,8 @@ esac
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 
 # The bench profile is release with debug info, so `perf` can name what it samples.
-cargo build --profile bench -p rxscale-webhooks-tests --bin bench_server
+cargo build --profile bench -p rxscale-webhooks-bench --bin bench_server
 server="${CARGO_TARGET_DIR:-$root/target}/release/bench_server"
 
-export BENCH_COMMAND="tests/benches/http/run.sh${*:+ $*}"
+export BENCH_COMMAND="tests/bench/benches/http/run.sh${*:+ $*}"
 exec python3 "$here/bench.py" --server "$server" --out "${CARGO_TARGET_DIR:-$root/target}/http-bench" "$@"

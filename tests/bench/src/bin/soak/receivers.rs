@@ -285,7 +285,7 @@ pub(crate) fn receiver_binary() -> Result<PathBuf, BoxError> {
     let binary = dir.join(format!("soak_receiver{}", std::env::consts::EXE_SUFFIX));
     if !Path::new(&binary).is_file() {
         return Err(format!(
-            "{} not found: build it with `cargo build -p rxscale-webhooks-tests --bins`",
+            "{} not found: build it with `cargo build -p rxscale-webhooks-bench --bins`",
             binary.display()
         )
         .into());

@@ -1,6 +1,6 @@
 //! HMAC-SHA256 backends side by side, for the choice documented in docs/benchmarks.md.
 //!
-//! `cargo bench -p rxscale-webhooks-tests --bench crypto_backends`
+//! `cargo bench -p rxscale-webhooks-bench --bench crypto_backends`
 //!
 //! Every backend starts from a state keyed once (as the core's `Verifier` does), so each
 //! iteration is the per-delivery cost: clone the keyed state, hash the body, finalize.

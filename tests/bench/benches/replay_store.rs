@@ -3,7 +3,7 @@
 //! and for Redis on loopback (a real `redis-server` this bench starts and stops).
 //!
 //! ```text
-//! cargo bench -p rxscale-webhooks-tests --bench replay_store
+//! cargo bench -p rxscale-webhooks-bench --bench replay_store
 //! ```
 //!
 //! Bounded: each benchmark warms up for 1 s and measures for 3 s.
