@@ -39,7 +39,7 @@ impl RedisServer {
     fn start_with(data_dir: Option<PathBuf>) -> Self {
         crate::require_tool(
             "redis-server",
-            "apt-get install -y redis-server (the project's .ci/run does this)",
+            "apt-get install -y redis-server (tests/run.sh does this)",
         );
         let port = free_port();
         let mut server = RedisServer {
