@@ -58,7 +58,7 @@ fn produce(kind: ErrorKind) -> rxscale_webhooks::Error {
 
 #[test]
 fn every_kind_has_a_recipe_status_code_and_terse_body() {
-    for kind in ErrorKind::ALL {
+    for &kind in ErrorKind::ALL {
         let err = produce(kind);
         assert_eq!(err.kind(), kind);
         let expected_status = match kind {

@@ -143,7 +143,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every known event type.
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: &'static [EventType] = &[
         EventType::PharmacyOrderCreated,
         EventType::PharmacyOrderUpdated,
         EventType::PharmacySkuStockUpdated,
@@ -167,7 +167,8 @@ impl EventType {
     #[must_use]
     pub fn from_wire(event_type: &str) -> Option<Self> {
         EventType::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|known| known.as_str() == event_type)
     }
 
