@@ -57,7 +57,7 @@ async fn deliver_genuine(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
 fn bodies() -> Vec<(Option<EventType>, String)> {
     let now = now();
     let mut bodies: Vec<_> = EventType::ALL
-        .into_iter()
+        .iter()
         .map(|&event_type| (Some(event_type), fixture_at(event_type, now)))
         .collect();
     bodies.push((

@@ -166,7 +166,7 @@ async fn axum_receiver_behaves_as_documented() {
         r#"{{"event_type":"rxscale_setup_test","timestamp":{now},"payload_version":"1","data":{{"uid":"setup-1"}}}}"#
     );
     let mut bodies: Vec<String> = EventType::ALL
-        .into_iter()
+        .iter()
         .map(|&event_type| fixture_at(event_type, now))
         .collect();
     bodies.push(unknown);
