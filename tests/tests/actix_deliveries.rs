@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, web};
 use rxscale_webhooks_actix::testing::fixture_at;
 use rxscale_webhooks_actix::{
-    ErrorKind, Event, EventType, OffsetDateTime, UndecodedEvent, Verified, VerifiedEnvelope,
+    ErrorKind, Event, EventType, OffsetDateTime, UndecodedEvent, Verified, VerifiedAs,
     VerifiedEvent, VerifyWebhook, WebhookRejection, sign,
 };
 use rxscale_webhooks_tests::actix_server::serve;
@@ -57,8 +57,8 @@ async fn deliver_genuine(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
 fn bodies() -> Vec<(Option<EventType>, String)> {
     let now = now();
     let mut bodies: Vec<_> = EventType::ALL
-        .into_iter()
-        .map(|event_type| (Some(event_type), fixture_at(event_type, now)))
+        .iter()
+        .map(|&event_type| (Some(event_type), fixture_at(event_type, now)))
         .collect();
     bodies.push((
         None,
@@ -202,10 +202,10 @@ async fn a_plain_verifier_in_app_data_and_a_users_own_data_type() {
     async fn event(event: VerifiedEvent) -> String {
         event.dedup_key().to_string()
     }
-    async fn envelope(envelope: VerifiedEnvelope<WithUid>) -> String {
+    async fn envelope(envelope: VerifiedAs<WithUid>) -> String {
         format!("{} {}", envelope.event_type(), envelope.event().uid)
     }
-    async fn raw(envelope: VerifiedEnvelope<Box<serde_json::value::RawValue>>) -> String {
+    async fn raw(envelope: VerifiedAs<Box<serde_json::value::RawValue>>) -> String {
         envelope.event().get().to_owned()
     }
     let addr = serve(move || {
@@ -266,7 +266,7 @@ async fn without_a_verifier_the_answer_is_500_and_the_server_keeps_serving() {
     async fn event(_: VerifiedEvent) -> HttpResponse {
         HttpResponse::Ok().finish()
     }
-    async fn envelope(_: VerifiedEnvelope<serde_json::Value>) -> HttpResponse {
+    async fn envelope(_: VerifiedAs<serde_json::Value>) -> HttpResponse {
         HttpResponse::Ok().finish()
     }
     async fn own_answer(result: Result<VerifiedEvent, WebhookRejection>) -> HttpResponse {

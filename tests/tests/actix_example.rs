@@ -204,8 +204,8 @@ async fn actix_receiver_behaves_as_documented() {
         r#"{{"event_type":"rxscale_setup_test","timestamp":{now},"payload_version":"1","data":{{"uid":"setup-1"}}}}"#
     );
     let mut bodies: Vec<String> = EventType::ALL
-        .into_iter()
-        .map(|event_type| fixture_at(event_type, now))
+        .iter()
+        .map(|&event_type| fixture_at(event_type, now))
         .collect();
     bodies.push(unknown);
 
@@ -253,7 +253,7 @@ async fn actix_receiver_shares_its_claims_through_redis_even_with_axum_receiver(
     let axum = Running::start_with(&example_binary("axum_receiver"), Some(&redis.url()));
     let client = receiver::client();
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    for (i, event_type) in EventType::ALL.into_iter().enumerate() {
+    for (i, &event_type) in EventType::ALL.iter().enumerate() {
         let (first, second) = if i % 2 == 0 {
             (&actix, &axum)
         } else {

@@ -1,5 +1,5 @@
 //! What the actix-web extractor and middleware log over real HTTP: one span per delivery with
-//! the same fields as the tower layer, rejections at debug with their kind, a warning when
+//! the same fields as the tower layer, each rejection once at info with its kind, a warning when
 //! `X-Webhook-Event` disagrees with the signed body, an error saying how to register a missing
 //! `Verifier`, and never a secret or a signature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -98,19 +98,27 @@ async fn spans_rejections_and_header_warnings_are_logged_without_secrets() {
     ));
     // Per way in: the warning inside the accepted span, and the span's close, carry them.
     assert_eq!(accepted, 4, "accepted spans with all their fields:\n{logs}");
-    assert_eq!(lines(" close "), 6, "one span per delivery:\n{logs}");
+    assert_eq!(lines(" close "), 7, "one span per delivery:\n{logs}");
+    assert_eq!(lines("outcome=\"verifier_not_configured\""), 1, "{logs}");
     assert_eq!(lines("outcome=\"signature_mismatch\""), 2, "{logs}");
     assert_eq!(lines("outcome=\"body_too_large\""), 2, "{logs}");
     assert!(lines("elapsed=") >= 6, "{logs}");
 
-    // Rejections at debug, with their kind.
+    // Each rejection logged once, at info, with its kind; a mismatch names the configured
+    // secrets' fingerprints.
     for kind in ["signature_mismatch", "body_too_large"] {
-        assert!(
-            logs.lines()
-                .any(|l| l.contains("DEBUG") && l.contains(&format!("kind=\"{kind}\""))),
-            "{kind}:\n{logs}"
-        );
+        let rejected = logs
+            .lines()
+            .filter(|l| l.contains(" INFO ") && l.contains(&format!("kind=\"{kind}\"")))
+            .count();
+        assert_eq!(rejected, 2, "{kind}:\n{logs}");
     }
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("kind=\"signature_mismatch\"")
+                && l.contains(&format!("configured=[{fingerprint}]"))),
+        "{logs}"
+    );
 
     // The disagreeing header, warned once per way in.
     let warnings = logs

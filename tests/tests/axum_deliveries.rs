@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use rxscale_webhooks_axum::testing::fixture_at;
 use rxscale_webhooks_axum::{
-    ErrorKind, Event, EventType, SigningSecret, UndecodedEvent, Verified, VerifiedEnvelope,
+    ErrorKind, Event, EventType, SigningSecret, UndecodedEvent, Verified, VerifiedAs,
     VerifiedEvent, Verifier, VerifyLayer, WebhookRejection, sign,
 };
 use rxscale_webhooks_tests::{OTHER_SECRET, TEST_MAX_BODY_BYTES, test_secret, test_verifier};
@@ -94,7 +94,7 @@ async fn every_event_type_reaches_the_handler_typed_with_its_json_intact_behind_
         .route_layer(VerifyLayer::new(test_verifier()));
     let addr = serve(app).await;
 
-    for event_type in EventType::ALL {
+    for &event_type in EventType::ALL {
         let body = fixture_at(event_type, now());
         let reply = deliver_genuine(addr, PATH, body.as_bytes()).await;
         assert_eq!(reply.status, 200, "{event_type}: {}", reply.body);
@@ -121,7 +121,7 @@ async fn every_event_type_reaches_the_handler_typed_through_the_extractor() {
     };
     let data_seen: Arc<Mutex<Vec<Verified<serde_json::Value>>>> = Arc::default();
     let data_record = data_seen.clone();
-    let data_handler = move |envelope: VerifiedEnvelope<serde_json::Value>| async move {
+    let data_handler = move |envelope: VerifiedAs<serde_json::Value>| async move {
         data_record.lock().unwrap().push(envelope.into_inner());
         StatusCode::OK
     };
@@ -131,7 +131,7 @@ async fn every_event_type_reaches_the_handler_typed_through_the_extractor() {
         .with_state(test_verifier());
     let addr = serve(app).await;
 
-    for event_type in EventType::ALL {
+    for &event_type in EventType::ALL {
         let body = fixture_at(event_type, now());
         let reply = deliver_genuine(addr, PATH, body.as_bytes()).await;
         assert_eq!(reply.status, 200, "{event_type}: {}", reply.body);
@@ -180,7 +180,7 @@ struct OrderRef {
 
 #[tokio::test]
 async fn verified_envelope_decodes_a_users_own_type() {
-    let handler = |order: VerifiedEnvelope<OrderRef>| async move { order.event().uid.clone() };
+    let handler = |order: VerifiedAs<OrderRef>| async move { order.event().uid.clone() };
     let app = Router::new()
         .route(PATH, post(handler))
         .route(
@@ -367,6 +367,6 @@ async fn a_handler_can_take_the_rejection_and_answer_its_own_way() {
     assert_eq!(reply.status, 401);
     assert_eq!(
         reply.body,
-        r#"SignatureMismatch {"error":"signature_mismatch"} signature does not match the body"#
+        r#"Some(SignatureMismatch) {"error":"signature_mismatch"} signature does not match the body"#
     );
 }

@@ -166,8 +166,8 @@ async fn axum_receiver_behaves_as_documented() {
         r#"{{"event_type":"rxscale_setup_test","timestamp":{now},"payload_version":"1","data":{{"uid":"setup-1"}}}}"#
     );
     let mut bodies: Vec<String> = EventType::ALL
-        .into_iter()
-        .map(|event_type| fixture_at(event_type, now))
+        .iter()
+        .map(|&event_type| fixture_at(event_type, now))
         .collect();
     bodies.push(unknown);
 
@@ -212,7 +212,7 @@ async fn axum_receiver_shares_its_claims_through_redis() {
     let (mut first, first_addr, mut first_out) = start_with(&binary, Some(&redis.url())).await;
     let (mut second, second_addr, mut second_out) = start_with(&binary, Some(&redis.url())).await;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    for event_type in EventType::ALL {
+    for &event_type in EventType::ALL {
         let body = fixture_at(event_type, now);
         let signature = sign(&test_secret(), &body);
         assert_eq!(

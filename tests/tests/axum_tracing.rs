@@ -115,15 +115,19 @@ async fn spans_rejections_and_header_warnings_are_logged_without_secrets() {
     assert_eq!(lines("outcome=\"body_too_large\""), 2, "{logs}");
     assert!(lines("elapsed=") >= 6, "{logs}");
 
-    // Rejections at debug, with their kind.
+    // Each rejection logged once, at info, with its kind; a mismatch names the configured
+    // secrets' fingerprints.
+    for kind in ["signature_mismatch", "body_too_large"] {
+        let rejected = logs
+            .lines()
+            .filter(|l| l.contains(" INFO ") && l.contains(&format!("kind=\"{kind}\"")))
+            .count();
+        assert_eq!(rejected, 2, "{kind}:\n{logs}");
+    }
     assert!(
         logs.lines()
-            .any(|l| l.contains("DEBUG") && l.contains("kind=\"signature_mismatch\"")),
-        "{logs}"
-    );
-    assert!(
-        logs.lines()
-            .any(|l| l.contains("DEBUG") && l.contains("kind=\"body_too_large\"")),
+            .any(|l| l.contains("kind=\"signature_mismatch\"")
+                && l.contains(&format!("configured=[{fingerprint}]"))),
         "{logs}"
     );
 

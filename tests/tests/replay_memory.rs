@@ -51,8 +51,8 @@ async fn each_event_is_handled_once_and_its_redeliveries_are_marked(framework: F
     let addr = in_memory(framework, &handler).await;
     let client = client();
     let bodies: Vec<String> = EventType::ALL
-        .into_iter()
-        .map(|event_type| fixture_at(event_type, now()))
+        .iter()
+        .map(|&event_type| fixture_at(event_type, now()))
         .collect();
 
     for body in &bodies {

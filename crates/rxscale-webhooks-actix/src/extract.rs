@@ -1,18 +1,16 @@
 use std::ops::{Deref, DerefMut};
-use std::time::Instant;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{HeaderMap, HeaderValue};
+use actix_web::http::header::HeaderMap;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
-use rxscale_webhooks::{Error, OffsetDateTime, SIGNATURE_HEADER, Verified, Verifier};
+use rxscale_webhooks::pipeline::{Delivery, Pipeline, Rejection};
+use rxscale_webhooks::{Verified, Verifier};
 use serde::de::DeserializeOwned;
 use tracing::Instrument as _;
 
-use crate::body::read_limited;
-use crate::middleware::VerifiedBy;
 use crate::rejection::WebhookRejection;
-use crate::trace;
+use crate::request::{VerifiedBy, lookup, read_body};
 
 /// Extracts an authentic, fresh RxScale delivery as a typed [`Event`](rxscale_webhooks::Event).
 ///
@@ -90,8 +88,8 @@ impl FromRequest for VerifiedEvent {
         if let Some(verified) = taken {
             return Box::pin(async move { Ok(VerifiedEvent(verified)) });
         }
-        let future = verify_request(request, payload, |verifier, body, headers, now| {
-            verifier.verify_any_at(body, signatures(headers), now)
+        let future = verify_request(request, payload, |pipeline, headers, body, delivery| {
+            pipeline.check_event(lookup(headers), body, delivery)
         });
         Box::pin(async move { future.await.map(VerifiedEvent) })
     }
@@ -113,14 +111,14 @@ impl FromRequest for VerifiedEvent {
 ///
 /// ```
 /// use actix_web::{web, App, HttpResponse};
-/// use rxscale_webhooks_actix::{VerifiedEnvelope, Verifier};
+/// use rxscale_webhooks_actix::{VerifiedAs, Verifier};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Order {
 ///     uid: String,
 /// }
 ///
-/// async fn handle(order: VerifiedEnvelope<Order>) -> HttpResponse {
+/// async fn handle(order: VerifiedAs<Order>) -> HttpResponse {
 ///     println!("{} for {}", order.event_type(), order.event().uid);
 ///     HttpResponse::Ok().finish()
 /// }
@@ -135,9 +133,13 @@ impl FromRequest for VerifiedEvent {
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct VerifiedEnvelope<T>(pub Verified<T>);
+pub struct VerifiedAs<T>(pub Verified<T>);
 
-impl<T> VerifiedEnvelope<T> {
+/// The former name of [`VerifiedAs`].
+#[deprecated(note = "renamed to `VerifiedAs`")]
+pub type VerifiedEnvelope<T> = VerifiedAs<T>;
+
+impl<T> VerifiedAs<T> {
     /// The verified delivery.
     #[must_use]
     pub fn into_inner(self) -> Verified<T> {
@@ -145,7 +147,7 @@ impl<T> VerifiedEnvelope<T> {
     }
 }
 
-impl<T> Deref for VerifiedEnvelope<T> {
+impl<T> Deref for VerifiedAs<T> {
     type Target = Verified<T>;
 
     fn deref(&self) -> &Verified<T> {
@@ -153,13 +155,13 @@ impl<T> Deref for VerifiedEnvelope<T> {
     }
 }
 
-impl<T> DerefMut for VerifiedEnvelope<T> {
+impl<T> DerefMut for VerifiedAs<T> {
     fn deref_mut(&mut self) -> &mut Verified<T> {
         &mut self.0
     }
 }
 
-impl<T> FromRequest for VerifiedEnvelope<T>
+impl<T> FromRequest for VerifiedAs<T>
 where
     T: DeserializeOwned + 'static,
 {
@@ -167,61 +169,59 @@ where
     type Future = LocalBoxFuture<'static, Result<Self, WebhookRejection>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let future = verify_request(request, payload, |verifier, body, headers, now| {
-            verifier.verify_as_any_at::<T>(body, signatures(headers), now)
+        let future = verify_request(request, payload, |pipeline, headers, body, delivery| {
+            pipeline.check_as::<T, _>(lookup(headers), body, delivery)
         });
-        Box::pin(async move { future.await.map(VerifiedEnvelope) })
+        Box::pin(async move { future.await.map(VerifiedAs) })
     }
 }
 
 /// How an extractor checks the bytes: as an [`Event`](rxscale_webhooks::Event) or as its own `T`.
-type Check<T> = fn(&Verifier, &[u8], &HeaderMap, OffsetDateTime) -> Result<Verified<T>, Error>;
+type Check<T> = fn(&Pipeline, &HeaderMap, &[u8], &Delivery) -> Result<Verified<T>, Rejection>;
 
-/// Finds the verifier, then reads and checks the body inside a delivery span like the
-/// middleware's.
+/// Finds the verifier, then reads and checks the body through the pipeline, inside the
+/// delivery's span.
 fn verify_request<T: 'static>(
     request: &HttpRequest,
     payload: &mut Payload,
     check: Check<T>,
 ) -> LocalBoxFuture<'static, Result<Verified<T>, WebhookRejection>> {
+    let delivery = Delivery::start();
     let Some(verifier) = find_verifier(request) else {
-        tracing::error!(
-            path = request.path(),
-            "no rxscale_webhooks::Verifier is registered for this route, so every delivery is \
-             answered 500: add `.app_data(web::Data::new(verifier))` or `.app_data(verifier)` \
-             to the App, scope or resource, or wrap the route with `VerifyWebhook::new(verifier)`"
-        );
-        return Box::pin(async { Err(WebhookRejection::missing_verifier()) });
+        delivery.span().in_scope(|| {
+            tracing::error!(
+                target: "rxscale_webhooks",
+                path = request.path(),
+                "no rxscale_webhooks::Verifier is registered for this route, so every delivery \
+                 is answered 500: add `.app_data(web::Data::new(verifier))` or \
+                 `.app_data(verifier)` to the App, scope or resource, or wrap the route with \
+                 `VerifyWebhook::new(verifier)`"
+            );
+        });
+        let rejection = Rejection::verifier_not_configured();
+        delivery.record(rejection.outcome());
+        delivery.finish();
+        return Box::pin(async { Err(rejection.into()) });
     };
     let request = request.clone();
     let mut payload = payload.take();
-    let span = trace::delivery_span();
-    let started = Instant::now();
-    Box::pin(async move {
-        let result: Result<Verified<T>, WebhookRejection> = async {
+    let span = delivery.span().clone();
+    Box::pin(
+        async move {
+            let pipeline = Pipeline::new(verifier);
             let headers = request.headers();
-            let body = read_limited(&mut payload, headers, verifier.max_body_bytes())
-                .await
-                .map_err(WebhookRejection::delivery)?;
-            let verified = check(&verifier, &body, headers, OffsetDateTime::now_utc())
-                .map_err(WebhookRejection::delivery)?;
-            trace::record_verified(&span, &verified, "accepted");
-            trace::warn_on_event_header_mismatch(headers, verified.event_type());
-            Ok(verified)
+            let result = match read_body(&pipeline, &mut payload, headers).await {
+                Ok(body) => check(&pipeline, headers, &body, &delivery),
+                Err(rejection) => Err(rejection),
+            };
+            if let Err(rejection) = &result {
+                delivery.record(rejection.outcome());
+            }
+            delivery.finish();
+            result.map_err(WebhookRejection::from)
         }
-        .instrument(span.clone())
-        .await;
-        if let Err(rejection) = &result {
-            trace::record_rejection(&span, rejection.kind());
-        }
-        trace::record_elapsed(&span, started);
-        result
-    })
-}
-
-/// Every `X-Webhook-Signature` value: a delivery passes if any of them matches.
-pub(crate) fn signatures(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
-    headers.get_all(SIGNATURE_HEADER).map(HeaderValue::as_bytes)
+        .instrument(span),
+    )
 }
 
 /// The middleware's verifier first (it is the one that authenticated these bytes), then

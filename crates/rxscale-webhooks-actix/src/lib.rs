@@ -11,7 +11,7 @@
 //!
 //! ## Items at a glance
 //!
-//! - [`VerifiedEvent`] and [`VerifiedEnvelope`]: the extractors (`FromRequest`).
+//! - [`VerifiedEvent`] and [`VerifiedAs`]: the extractors (`FromRequest`).
 //! - [`VerifyWebhook`]: the middleware (`Transform`), with its settings
 //!   [`VerifyWebhook::replay_guard`] (exactly-once handling) and
 //!   [`VerifyWebhook::pass_invalid_event_data`]; [`VerifyWebhookMiddleware`] is the service it
@@ -24,13 +24,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
-mod body;
 mod extract;
 mod middleware;
 mod rejection;
-mod trace;
+mod request;
 
-pub use extract::{VerifiedEnvelope, VerifiedEvent};
+#[allow(deprecated)]
+pub use extract::VerifiedEnvelope;
+pub use extract::{VerifiedAs, VerifiedEvent};
 pub use middleware::{VerifyWebhook, VerifyWebhookMiddleware};
 pub use rejection::WebhookRejection;
 #[doc(no_inline)]
@@ -40,7 +41,7 @@ pub use rxscale_webhooks::UndecodedEvent;
 pub use rxscale_webhooks::{
     ConfigError, DedupKey, EVENT_HEADER, Error, ErrorKind, Event, EventType, Fingerprint,
     OffsetDateTime, ReplayGuard, ReplayStore, SIGNATURE_HEADER, SigningSecret, Verified, Verifier,
-    VerifierBuilder, event, replay, sign,
+    VerifierBuilder, event, pipeline, replay, sign,
 };
 
 #[cfg(feature = "testing")]

@@ -1,24 +1,17 @@
 use std::future::{Ready, ready};
 use std::rc::Rc;
-use std::time::Instant;
 
-use actix_web::HttpResponse;
+use actix_web::HttpMessage as _;
+use actix_web::ResponseError as _;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderMap, HeaderValue};
-use actix_web::web::Bytes;
-use actix_web::{HttpMessage as _, ResponseError as _};
 use futures_util::future::LocalBoxFuture;
-use rxscale_webhooks::__adapter::{self, Checked};
-use rxscale_webhooks::replay::{DUPLICATE_HEADER, GuardAnswer};
-use rxscale_webhooks::{EVENT_HEADER, ReplayGuard, Verifier};
-use tracing::{Instrument as _, Span};
+use rxscale_webhooks::pipeline::{CheckedDelivery, Delivery, Pipeline, Rejection};
+use rxscale_webhooks::{ReplayGuard, Verifier};
+use tracing::Instrument as _;
 
-use crate::body::read_limited;
-use crate::extract::signatures;
 use crate::rejection::WebhookRejection;
-use crate::trace;
+use crate::request::{VerifiedBy, lookup, read_body};
 
 /// Middleware that verifies every request as an RxScale webhook before the handler runs.
 ///
@@ -61,25 +54,14 @@ use crate::trace;
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct VerifyWebhook {
-    config: Config,
-}
-
-#[derive(Debug, Clone)]
-struct Config {
-    verifier: Verifier,
-    pass_invalid_event_data: bool,
-    replay_guard: Option<ReplayGuard>,
+    pipeline: Pipeline,
 }
 
 impl VerifyWebhook {
     /// Middleware that checks deliveries with `verifier`, including its `max_body_bytes` limit.
     pub fn new(verifier: Verifier) -> Self {
         VerifyWebhook {
-            config: Config {
-                verifier,
-                pass_invalid_event_data: false,
-                replay_guard: None,
-            },
+            pipeline: Pipeline::new(verifier),
         }
     }
 
@@ -93,7 +75,7 @@ impl VerifyWebhook {
     ///
     /// Default: `false`, such deliveries are rejected with 422.
     pub fn pass_invalid_event_data(mut self, pass: bool) -> Self {
-        self.config.pass_invalid_event_data = pass;
+        self.pipeline = self.pipeline.pass_invalid_event_data(pass);
         self
     }
 
@@ -143,14 +125,19 @@ impl VerifyWebhook {
     ///
     /// Default: none, every verified delivery reaches the handler.
     pub fn replay_guard(mut self, guard: ReplayGuard) -> Self {
-        self.config.replay_guard = Some(guard);
+        self.pipeline = self.pipeline.replay_guard(guard);
         self
     }
 
     /// The verifier this middleware checks with.
     #[must_use]
     pub fn verifier(&self) -> &Verifier {
-        &self.config.verifier
+        self.pipeline.verifier()
+    }
+
+    /// The pipeline this middleware runs every delivery through.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
     }
 }
 
@@ -168,7 +155,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(VerifyWebhookMiddleware {
             service: Rc::new(service),
-            config: Rc::new(self.config.clone()),
+            pipeline: Rc::new(self.pipeline.clone()),
         }))
     }
 }
@@ -176,21 +163,16 @@ where
 /// The service [`VerifyWebhook`] wraps a route's handler in.
 pub struct VerifyWebhookMiddleware<S> {
     service: Rc<S>,
-    config: Rc<Config>,
+    pipeline: Rc<Pipeline>,
 }
 
 impl<S> std::fmt::Debug for VerifyWebhookMiddleware<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifyWebhookMiddleware")
-            .field("config", &self.config)
+            .field("pipeline", &self.pipeline)
             .finish_non_exhaustive()
     }
 }
-
-/// Marks a request the middleware verified, with the verifier it used, so that
-/// [`VerifiedEnvelope`](crate::VerifiedEnvelope) can check the same bytes as its own type.
-#[derive(Clone)]
-pub(crate) struct VerifiedBy(pub(crate) Verifier);
 
 impl<S, B> Service<ServiceRequest> for VerifyWebhookMiddleware<S>
 where
@@ -205,51 +187,36 @@ where
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let config = Rc::clone(&self.config);
-        let span = trace::delivery_span();
-        let started = Instant::now();
-        let recorded = span.clone();
+        let pipeline = Rc::clone(&self.pipeline);
+        let delivery = Delivery::start();
+        let span = delivery.span().clone();
         let future = async move {
-            let span = recorded;
             let mut payload = request.take_payload();
-            let (bytes, checked) =
-                match verify(&config, &mut payload, request.headers(), &span).await {
-                    Ok(passed) => passed,
-                    Err(rejection) => {
-                        trace::record_rejection(&span, rejection.kind());
-                        trace::record_elapsed(&span, started);
-                        let response = rejection.error_response();
-                        return Ok(request.into_response(response).map_into_right_body());
-                    }
-                };
+            let checked = check(&pipeline, &mut payload, &request, &delivery).await;
+            let (bytes, checked, claim) = match checked {
+                Ok(passed) => passed,
+                Err(rejection) => return Ok(reject(request, rejection, &delivery)),
+            };
             // Held across the handler: if it panics or the request's future is dropped, the
             // admission is dropped unfinished, which releases the claim.
-            let admission = match &config.replay_guard {
-                Some(guard) => {
-                    let ttl = guard.completed_ttl_for(&config.verifier);
-                    let admitted = guard.admit(checked.dedup_key().as_str(), ttl).await;
-                    match __adapter::admitted(&span, checked.outcome(), admitted) {
-                        Ok(admission) => admission,
-                        Err(answer) => {
-                            trace::record_elapsed(&span, started);
-                            let response = guard_response(answer);
-                            return Ok(request.into_response(response).map_into_right_body());
-                        }
-                    }
-                }
+            let admission = match claim {
+                Some(claim) => match claim.admit().await {
+                    Ok(admission) => admission,
+                    Err(rejection) => return Ok(reject(request, rejection, &delivery)),
+                },
                 None => None,
             };
             {
                 let mut extensions = request.extensions_mut();
                 match checked {
-                    Checked::Decoded(verified) => {
+                    CheckedDelivery::Decoded(verified) => {
                         extensions.insert(verified);
                     }
-                    Checked::Undecoded(undecoded) => {
+                    CheckedDelivery::Undecoded(undecoded) => {
                         extensions.insert(undecoded);
                     }
                 }
-                extensions.insert(VerifiedBy(config.verifier.clone()));
+                extensions.insert(VerifiedBy(pipeline.verifier().clone()));
             }
             request.set_payload(Payload::from(bytes));
             let response = service.call(request).await;
@@ -259,45 +226,41 @@ where
                 let succeeded = matches!(&response, Ok(r) if r.status().is_success());
                 admission.finish(succeeded).await;
             }
-            trace::record_elapsed(&span, started);
+            delivery.finish();
             response.map(ServiceResponse::map_into_left_body)
         };
         Box::pin(future.instrument(span))
     }
 }
 
-/// The replay guard's own answer: 200 duplicate, 409 or 503, as JSON.
-fn guard_response(answer: GuardAnswer) -> HttpResponse {
-    let status =
-        StatusCode::from_u16(answer.status_code()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let mut response = HttpResponse::build(status);
-    response.content_type("application/json");
-    if answer.is_duplicate() {
-        response.insert_header((DUPLICATE_HEADER, "true"));
-    }
-    response.body(answer.response_body())
-}
+type Checked = (
+    actix_web::web::Bytes,
+    CheckedDelivery,
+    Option<rxscale_webhooks::pipeline::Claim>,
+);
 
 /// Reads the body within the limit and checks it; on success returns the very bytes.
-async fn verify(
-    config: &Config,
+async fn check(
+    pipeline: &Pipeline,
     payload: &mut Payload,
-    headers: &HeaderMap,
-    span: &Span,
-) -> Result<(Bytes, Checked), WebhookRejection> {
-    let verifier = &config.verifier;
-    let bytes = read_limited(payload, headers, verifier.max_body_bytes())
-        .await
-        .map_err(WebhookRejection::delivery)?;
-    let checked = __adapter::check_delivery(
-        verifier,
-        &bytes,
-        || signatures(headers),
-        headers.get_all(EVENT_HEADER).map(HeaderValue::as_bytes),
-        config.pass_invalid_event_data,
-        config.replay_guard.is_some(),
-        span,
-    )
-    .map_err(WebhookRejection::delivery)?;
-    Ok((bytes, checked))
+    request: &ServiceRequest,
+    delivery: &Delivery,
+) -> Result<Checked, Rejection> {
+    let headers = request.headers();
+    let bytes = read_body(pipeline, payload, headers).await?;
+    let checked = pipeline.check(lookup(headers), &bytes, delivery)?;
+    let claim = pipeline.claim(&checked, delivery);
+    Ok((bytes, checked, claim))
+}
+
+/// The middleware's own answer, with the outcome and elapsed time recorded.
+fn reject<B>(
+    request: ServiceRequest,
+    rejection: Rejection,
+    delivery: &Delivery,
+) -> ServiceResponse<EitherBody<B>> {
+    delivery.record(rejection.outcome());
+    delivery.finish();
+    let response = WebhookRejection::from(rejection).error_response();
+    request.into_response(response).map_into_right_body()
 }

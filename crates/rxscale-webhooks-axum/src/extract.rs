@@ -1,16 +1,16 @@
 use std::ops::{Deref, DerefMut};
-use std::time::Instant;
 
 use axum::RequestExt;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, HeaderValue};
-use rxscale_webhooks::{Error, ErrorKind, OffsetDateTime, SIGNATURE_HEADER, Verified, Verifier};
-use rxscale_webhooks_tower::__private as trace;
+use http_body_util::BodyExt as _;
+use rxscale_webhooks::pipeline::{Delivery, Pipeline, Rejection, body_read_failed, content_length};
+use rxscale_webhooks::{Verified, Verifier};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::rejection::{BodyReadFailed, BodyTooLarge, WebhookRejection};
+use crate::rejection::WebhookRejection;
 
 /// Extracts an authentic, fresh RxScale delivery as a typed [`Event`](rxscale_webhooks::Event).
 ///
@@ -86,8 +86,8 @@ where
             return Ok(VerifiedEvent(verified));
         }
         let verifier = Verifier::from_ref(state);
-        verify_request(request, &verifier, |body, signatures, now| {
-            verifier.verify_any_at(body, signatures.iter().map(HeaderValue::as_bytes), now)
+        verify_request(request, verifier, |pipeline, headers, body, delivery| {
+            pipeline.check_event(lookup(headers), body, delivery)
         })
         .await
         .map(VerifiedEvent)
@@ -108,14 +108,14 @@ where
 ///
 /// ```
 /// use axum::{http::StatusCode, routing::post, Router};
-/// use rxscale_webhooks_axum::{VerifiedEnvelope, Verifier};
+/// use rxscale_webhooks_axum::{VerifiedAs, Verifier};
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Order {
 ///     uid: String,
 /// }
 ///
-/// async fn handle(order: VerifiedEnvelope<Order>) -> StatusCode {
+/// async fn handle(order: VerifiedAs<Order>) -> StatusCode {
 ///     println!("{} for {}", order.event_type(), order.event().uid);
 ///     StatusCode::OK
 /// }
@@ -130,9 +130,13 @@ where
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct VerifiedEnvelope<T>(pub Verified<T>);
+pub struct VerifiedAs<T>(pub Verified<T>);
 
-impl<T> VerifiedEnvelope<T> {
+/// The former name of [`VerifiedAs`].
+#[deprecated(note = "renamed to `VerifiedAs`")]
+pub type VerifiedEnvelope<T> = VerifiedAs<T>;
+
+impl<T> VerifiedAs<T> {
     /// The verified delivery.
     #[must_use]
     pub fn into_inner(self) -> Verified<T> {
@@ -140,7 +144,7 @@ impl<T> VerifiedEnvelope<T> {
     }
 }
 
-impl<T> Deref for VerifiedEnvelope<T> {
+impl<T> Deref for VerifiedAs<T> {
     type Target = Verified<T>;
 
     fn deref(&self) -> &Verified<T> {
@@ -148,13 +152,13 @@ impl<T> Deref for VerifiedEnvelope<T> {
     }
 }
 
-impl<T> DerefMut for VerifiedEnvelope<T> {
+impl<T> DerefMut for VerifiedAs<T> {
     fn deref_mut(&mut self) -> &mut Verified<T> {
         &mut self.0
     }
 }
 
-impl<T, S> FromRequest<S> for VerifiedEnvelope<T>
+impl<T, S> FromRequest<S> for VerifiedAs<T>
 where
     T: DeserializeOwned + Send + Sync + 'static,
     Verifier: FromRef<S>,
@@ -164,86 +168,62 @@ where
 
     async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(verified) = request.extensions_mut().remove::<Verified<T>>() {
-            return Ok(VerifiedEnvelope(verified));
+            return Ok(VerifiedAs(verified));
         }
         let verifier = Verifier::from_ref(state);
-        verify_request(request, &verifier, |body, signatures, now| {
-            verifier.verify_as_any_at::<T>(body, signatures.iter().map(HeaderValue::as_bytes), now)
+        verify_request(request, verifier, |pipeline, headers, body, delivery| {
+            pipeline.check_as::<T, _>(lookup(headers), body, delivery)
         })
         .await
-        .map(VerifiedEnvelope)
+        .map(VerifiedAs)
     }
 }
 
-/// Reads the body within both limits, then runs `check` on it, inside a delivery span that
-/// looks like the layer's.
+/// Reads the body through the pipeline within both limits (axum's `DefaultBodyLimit`, applied
+/// by `with_limited_body` exactly as the `Bytes` extractor does, and the verifier's), then runs
+/// `check` on it, inside the delivery's span.
 async fn verify_request<T>(
     request: Request,
-    verifier: &Verifier,
-    check: impl FnOnce(&[u8], &[HeaderValue], OffsetDateTime) -> Result<Verified<T>, Error>,
-) -> Result<Verified<T>, WebhookRejection> {
-    let span = trace::delivery_span();
-    let started = Instant::now();
+    verifier: Verifier,
+    check: impl FnOnce(&Pipeline, &HeaderMap, &[u8], &Delivery) -> Result<T, Rejection>,
+) -> Result<T, WebhookRejection> {
+    let pipeline = Pipeline::new(verifier);
+    let delivery = Delivery::start();
     let result = async {
-        let limit = verifier.max_body_bytes();
-        // `with_limited_body` applies axum's `DefaultBodyLimit` exactly as the `Bytes`
-        // extractor does; `to_bytes` adds the verifier's limit on top, so the smaller wins.
-        let (parts, body) = request.with_limited_body().into_parts();
-        if declared_length(&parts.headers).is_some_and(|length| length > limit as u64) {
-            return Err(too_large("declared Content-Length exceeds the limit"));
-        }
-        let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
-            if is_length_limit(&error) {
-                too_large("the body grew past the limit; the rest is not read")
-            } else {
-                tracing::debug!(
-                    kind = ErrorKind::BodyReadFailed.code(),
-                    %error,
-                    "rxscale webhook rejected: the body could not be read"
-                );
-                WebhookRejection::BodyReadFailed(BodyReadFailed::new(error))
+        let (parts, mut body) = request.with_limited_body().into_parts();
+        let length = content_length(parts.headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes));
+        let mut reader = pipeline.body_reader(length)?;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        reader.push(data)?;
+                    }
+                }
+                Err(error) if is_length_limit(&error) => {
+                    return Err(reader.framework_limit_reached());
+                }
+                Err(error) => return Err(body_read_failed(error)),
             }
-        })?;
-        let signatures: Vec<HeaderValue> = parts
-            .headers
-            .get_all(SIGNATURE_HEADER)
-            .iter()
-            .cloned()
-            .collect();
-        let verified = check(&body, &signatures, OffsetDateTime::now_utc())
-            .map_err(WebhookRejection::Verification)?;
-        trace::record_verified(&span, &verified, "accepted");
-        trace::warn_on_event_header_mismatch(&parts.headers, verified.event_type());
-        Ok(verified)
+        }
+        check(&pipeline, &parts.headers, &reader.finish(), &delivery)
     }
-    .instrument(span.clone())
+    .instrument(delivery.span().clone())
     .await;
     if let Err(rejection) = &result {
-        trace::record_rejection(&span, rejection_code(rejection));
+        delivery.record(rejection.outcome());
     }
-    trace::record_elapsed(&span, started);
-    result
+    delivery.finish();
+    result.map_err(WebhookRejection::from)
 }
 
-fn too_large(reason: &'static str) -> WebhookRejection {
-    tracing::debug!(
-        kind = ErrorKind::BodyTooLarge.code(),
-        reason,
-        "rxscale webhook rejected"
-    );
-    WebhookRejection::BodyTooLarge(BodyTooLarge::new())
+/// Every value of a header, for the pipeline's header lookup.
+fn lookup<'a>(headers: &'a HeaderMap) -> impl Fn(&'static str) -> ValueIter<'a> + 'a {
+    move |name| headers.get_all(name).iter().map(HeaderValue::as_bytes)
 }
 
-fn rejection_code(rejection: &WebhookRejection) -> &'static str {
-    rejection.kind().code()
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok())
-}
+type ValueIter<'a> =
+    std::iter::Map<axum::http::header::ValueIter<'a, HeaderValue>, fn(&'a HeaderValue) -> &'a [u8]>;
 
 /// Whether a body error is a `Limited` body passing its limit, however deeply axum wrapped it.
 fn is_length_limit(error: &axum::Error) -> bool {

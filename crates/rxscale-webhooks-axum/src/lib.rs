@@ -8,7 +8,7 @@
 //!
 //! ## Items at a glance
 //!
-//! - [`VerifiedEvent`] and [`VerifiedEnvelope`]: the extractors.
+//! - [`VerifiedEvent`] and [`VerifiedAs`]: the extractors.
 //! - [`WebhookRejection`]: what they answer with when a delivery is refused.
 //! - [`VerifyLayer`]: the tower layer, re-exported from `rxscale-webhooks-tower`, with
 //!   [`UndecodedEvent`] and [`VerifiedBody`]. With [`VerifyLayer::replay_guard`] it also
@@ -23,8 +23,10 @@
 mod extract;
 mod rejection;
 
-pub use extract::{VerifiedEnvelope, VerifiedEvent};
-pub use rejection::{BodyReadFailed, BodyTooLarge, WebhookRejection};
+#[allow(deprecated)]
+pub use extract::VerifiedEnvelope;
+pub use extract::{VerifiedAs, VerifiedEvent};
+pub use rejection::WebhookRejection;
 
 #[doc(no_inline)]
 pub use rxscale_webhooks_tower::{
@@ -35,7 +37,7 @@ pub use rxscale_webhooks_tower::{
 pub use rxscale_webhooks::{
     ConfigError, DedupKey, EVENT_HEADER, Error, ErrorKind, Event, EventType, Fingerprint,
     OffsetDateTime, ReplayGuard, ReplayStore, SIGNATURE_HEADER, SigningSecret, Verified, Verifier,
-    VerifierBuilder, event, replay, sign,
+    VerifierBuilder, event, pipeline, replay, sign,
 };
 
 #[cfg(feature = "testing")]

@@ -68,8 +68,7 @@ async fn a_body_that_fails_midway_is_400_body_read_failed() {
         .body(Body::from_stream(futures_util::stream::iter(chunks)))
         .unwrap();
     let rejection = extract(request).await.unwrap_err();
-    assert!(matches!(rejection, WebhookRejection::BodyReadFailed(_)));
-    assert_eq!(rejection.kind(), ErrorKind::BodyReadFailed);
+    assert_eq!(rejection.kind(), Some(ErrorKind::BodyReadFailed));
     assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
     assert!(
         rejection.source().is_some(),
@@ -95,8 +94,7 @@ async fn a_streamed_body_past_the_limit_is_413_and_read_no_further() {
         .body(Body::from_stream(endless))
         .unwrap();
     let rejection = extract(request).await.unwrap_err();
-    assert!(matches!(rejection, WebhookRejection::BodyTooLarge(_)));
-    assert_eq!(rejection.kind(), ErrorKind::BodyTooLarge);
+    assert_eq!(rejection.kind(), Some(ErrorKind::BodyTooLarge));
     // Eight chunks fit in 8 KiB; the ninth passes the limit and is the last one read.
     assert_eq!(pulled.load(std::sync::atomic::Ordering::SeqCst), 9);
     let (status, _, text) = response_of(rejection).await;
@@ -138,7 +136,7 @@ async fn every_verification_failure_answers_with_the_core_status_map() {
         let rejection = extract(request.body(Body::from(body)).unwrap())
             .await
             .unwrap_err();
-        assert_eq!(rejection.kind(), kind);
+        assert_eq!(rejection.kind(), Some(kind));
         assert_eq!(rejection.status().as_u16(), kind.status_code());
         assert_eq!(rejection.body_text(), kind.response_body());
         let (status, content_type, text) = response_of(rejection).await;

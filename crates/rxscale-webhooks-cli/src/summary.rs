@@ -69,7 +69,7 @@ mod tests {
             .no_max_age()
             .build()
             .unwrap();
-        for event_type in EventType::ALL {
+        for &event_type in EventType::ALL {
             let body = fixture(event_type);
             let verified = verifier.verify(body, sign(&secret, body)).unwrap();
             let line = describe(verified.event());

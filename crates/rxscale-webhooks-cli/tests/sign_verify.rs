@@ -448,3 +448,45 @@ fn verify_usage_errors_exit_2() {
         .code(2)
         .stderr(predicate::str::contains(SECRET_ENV));
 }
+
+/// The reproduction: a correctly signed order whose `data.patient_data.uid` is a phone
+/// number, and one whose `email` is an array. The hint names the path and the type, never the
+/// value, and nothing else the CLI prints does either.
+#[test]
+fn verify_hints_quote_no_value_of_the_body() {
+    let base: Value = serde_json::from_slice(&fresh("pharmacy_order_created")).unwrap();
+    let cases = [
+        (
+            "uid",
+            serde_json::json!(4_915_112_345_678_i64),
+            "4915112345678",
+            "data.patient_data.uid: invalid type: integer, expected a string",
+        ),
+        (
+            "email",
+            serde_json::json!(["jane.doe.4711@example.com"]),
+            "jane.doe.4711",
+            "data.patient_data.email: invalid type: sequence, expected a string",
+        ),
+    ];
+    for (field, value, marker, expected) in cases {
+        let mut body = base.clone();
+        body["data"]["patient_data"][field] = value;
+        let body = serde_json::to_vec(&body).unwrap();
+        let signature = python_hmac(SECRET, &body, "hex");
+        let output = cli()
+            .env(SECRET_ENV, SECRET)
+            .args(["verify", "--signature", &signature])
+            .write_stdin(body.clone())
+            .output()
+            .unwrap();
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(1), "{printed}");
+        assert!(printed.contains(expected), "{printed}");
+        assert!(!printed.contains(marker), "{printed}");
+    }
+}

@@ -1,3 +1,4 @@
+use rxscale_webhooks::pipeline::Pipeline;
 use rxscale_webhooks::{ReplayGuard, Verifier};
 use tower_layer::Layer;
 
@@ -21,25 +22,14 @@ use crate::service::Verify;
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct VerifyLayer {
-    pub(crate) config: Config,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) verifier: Verifier,
-    pub(crate) pass_invalid_event_data: bool,
-    pub(crate) replay_guard: Option<ReplayGuard>,
+    pub(crate) pipeline: Pipeline,
 }
 
 impl VerifyLayer {
     /// A layer that checks deliveries with `verifier`, including its `max_body_bytes` limit.
     pub fn new(verifier: Verifier) -> Self {
         VerifyLayer {
-            config: Config {
-                verifier,
-                pass_invalid_event_data: false,
-                replay_guard: None,
-            },
+            pipeline: Pipeline::new(verifier),
         }
     }
 
@@ -53,7 +43,7 @@ impl VerifyLayer {
     ///
     /// Default: `false`, such deliveries are rejected with 422.
     pub fn pass_invalid_event_data(mut self, pass: bool) -> Self {
-        self.config.pass_invalid_event_data = pass;
+        self.pipeline = self.pipeline.pass_invalid_event_data(pass);
         self
     }
 
@@ -76,6 +66,9 @@ impl VerifyLayer {
     /// Deliveries passed through with an [`UndecodedEvent`](crate::UndecodedEvent) are guarded
     /// too: they have a dedup key like any other.
     ///
+    /// The layer's rejection responses carry the [`Rejection`](rxscale_webhooks::pipeline::Rejection)
+    /// in their extensions, with the [`GuardAnswer`](rxscale_webhooks::replay::GuardAnswer).
+    ///
     /// Default: none, every verified delivery reaches the service and deduplication is yours.
     ///
     /// ```
@@ -92,14 +85,19 @@ impl VerifyLayer {
     /// # }
     /// ```
     pub fn replay_guard(mut self, guard: ReplayGuard) -> Self {
-        self.config.replay_guard = Some(guard);
+        self.pipeline = self.pipeline.replay_guard(guard);
         self
     }
 
     /// The verifier this layer checks with.
     #[must_use]
     pub fn verifier(&self) -> &Verifier {
-        &self.config.verifier
+        self.pipeline.verifier()
+    }
+
+    /// The pipeline this layer runs every delivery through.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
     }
 }
 
@@ -107,6 +105,6 @@ impl<S> Layer<S> for VerifyLayer {
     type Service = Verify<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Verify::from_config(inner, self.config.clone())
+        Verify::from_pipeline(inner, self.pipeline.clone())
     }
 }

@@ -19,10 +19,11 @@
 #![deny(missing_docs)]
 
 mod body;
+mod collect;
 mod future;
 mod layer;
+mod response;
 mod service;
-mod trace;
 
 pub use body::{ResponseBody, VerifiedBody};
 pub use future::ResponseFuture;
@@ -30,10 +31,3 @@ pub use layer::VerifyLayer;
 #[doc(no_inline)]
 pub use rxscale_webhooks::UndecodedEvent;
 pub use service::Verify;
-
-/// Shared with `rxscale-webhooks-axum`, so that its extractor logs exactly like this layer.
-/// Not a public API: it may change in any release.
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::trace::*;
-}

@@ -2,29 +2,31 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
+use rxscale_webhooks::pipeline::Pipeline;
 use rxscale_webhooks::{ReplayGuard, Verifier};
 use tower_service::Service;
 
 use crate::body::{ResponseBody, VerifiedBody};
 use crate::future::ResponseFuture;
-use crate::layer::{Config, VerifyLayer};
+use crate::layer::VerifyLayer;
 
 /// The middleware [`VerifyLayer`] produces: it reads and verifies the body, then calls the
 /// wrapped service with a [`VerifiedBody`] holding the very same bytes.
 #[derive(Debug, Clone)]
 pub struct Verify<S> {
     inner: S,
-    config: Config,
+    pipeline: Pipeline,
 }
 
 impl<S> Verify<S> {
     /// Wraps `inner`. Same as `VerifyLayer::new(verifier).layer(inner)`.
     pub fn new(inner: S, verifier: Verifier) -> Self {
-        Verify::from_config(inner, VerifyLayer::new(verifier).config)
+        Verify::from_pipeline(inner, VerifyLayer::new(verifier).pipeline)
     }
 
-    pub(crate) fn from_config(inner: S, config: Config) -> Self {
-        Verify { inner, config }
+    /// Wraps `inner` in a ready-made pipeline.
+    pub fn from_pipeline(inner: S, pipeline: Pipeline) -> Self {
+        Verify { inner, pipeline }
     }
 
     /// A [`VerifyLayer`] for this middleware.
@@ -35,14 +37,14 @@ impl<S> Verify<S> {
     /// See [`VerifyLayer::pass_invalid_event_data`]. Default: `false`.
     #[must_use]
     pub fn pass_invalid_event_data(mut self, pass: bool) -> Self {
-        self.config.pass_invalid_event_data = pass;
+        self.pipeline = self.pipeline.pass_invalid_event_data(pass);
         self
     }
 
     /// See [`VerifyLayer::replay_guard`]. Default: none.
     #[must_use]
     pub fn replay_guard(mut self, guard: ReplayGuard) -> Self {
-        self.config.replay_guard = Some(guard);
+        self.pipeline = self.pipeline.replay_guard(guard);
         self
     }
 
@@ -82,6 +84,6 @@ where
         // instance that was driven to readiness and leaves a fresh clone behind.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(request, ready, self.config.clone())
+        ResponseFuture::new(request, ready, self.pipeline.clone())
     }
 }

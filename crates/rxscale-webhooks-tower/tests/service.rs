@@ -313,6 +313,42 @@ async fn body_read_error_is_400_and_never_reaches_the_service() {
     assert_eq!(recorder.calls(), 0);
 }
 
+/// `BodyReadFailed` comes only from an adapter reading a real body: this is where it is produced
+/// (not constructed), and where its kind is checked. The rejection response carries the error
+/// in its extensions, so outer layers (the CLI's `listen`) read why without parsing the body.
+#[tokio::test]
+async fn a_failing_body_is_rejected_with_the_body_read_failed_kind_in_the_extensions() {
+    let request = Request::post("/")
+        .header("x-webhook-signature", "0".repeat(64))
+        .body(Frames {
+            left: 3,
+            frame_len: 10,
+            pulled: Arc::default(),
+            fail_after: Some(1),
+        })
+        .unwrap();
+    let recorder = Recorder::default();
+    let service = VerifyLayer::new(verifier()).layer(recorder.service());
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let extensions = response.extensions();
+    assert_eq!(
+        extensions.get::<rxscale_webhooks::ErrorKind>(),
+        Some(&rxscale_webhooks::ErrorKind::BodyReadFailed)
+    );
+    let error = extensions.get::<rxscale_webhooks::Error>().unwrap();
+    assert_eq!(error.kind(), rxscale_webhooks::ErrorKind::BodyReadFailed);
+    let rejection = extensions
+        .get::<rxscale_webhooks::pipeline::Rejection>()
+        .unwrap();
+    assert_eq!(rejection.status(), 400);
+    assert_eq!(
+        rejection.kind(),
+        Some(rxscale_webhooks::ErrorKind::BodyReadFailed)
+    );
+    assert_eq!(recorder.calls(), 0);
+}
+
 #[tokio::test]
 async fn every_rejection_uses_the_core_status_map() {
     let genuine = fixture_at(EventType::PharmacySkuStockUpdated, now());

@@ -301,24 +301,78 @@ fn describe(err: &serde_json::Error) -> String {
     let message = message
         .rsplit_once(" at line ")
         .map_or(message.as_str(), |(head, _)| head);
+    format!(
+        "{} (line {}, column {})",
+        redact(message),
+        err.line(),
+        err.column()
+    )
+}
+
+/// Keeps the shape of a serde message and drops every value it quotes. serde quotes values in
+/// backticks (`` invalid type: integer `4915112345678` ``, `` unknown variant `x` ``) or, for
+/// strings, in double quotes (`invalid type: string "max@example.com"`). What follows
+/// ", expected" is the decoder's own description (a type, or the list of known variants), so it
+/// stays; so do the field names of `missing field` and `duplicate field`, which come from this
+/// crate's types. Anything else has every quoted part replaced by `…`.
+pub(crate) fn redact(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (unexpected, expected) = split_expected(rest);
+            let kind = unexpected
+                .split(['`', '"'])
+                .next()
+                .unwrap_or_default()
+                .trim();
+            let kind = if kind.is_empty() { "a value" } else { kind };
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    for prefix in ["invalid length", "unknown variant", "unknown field"] {
+        if message.starts_with(prefix) {
+            let (_, expected) = split_expected(message);
+            return format!("{prefix}{expected}");
+        }
+    }
+    let keeps_name =
+        message.starts_with("missing field `") || message.starts_with("duplicate field `");
+    if keeps_name && message.matches('`').count() == 2 {
+        return message.to_owned();
+    }
+    redact_quoted(message)
+}
+
+/// Splits off the `, expected ...` tail (the last one: a quoted value may contain the words).
+fn split_expected(message: &str) -> (&str, &str) {
+    match message.rfind(", expected ") {
+        Some(at) => (&message[..at], &message[at..]),
+        None => (message, ""),
+    }
+}
+
+/// Replaces every backticked or double-quoted part with `…`, quotes kept.
+fn redact_quoted(message: &str) -> String {
     let mut redacted = String::with_capacity(message.len());
     let mut chars = message.chars();
     while let Some(c) = chars.next() {
-        if c == '"' {
-            redacted.push_str("\"…\"");
-            let mut escaped = false;
-            for inner in chars.by_ref() {
-                match inner {
-                    '\\' if !escaped => escaped = true,
-                    '"' if !escaped => break,
-                    _ => escaped = false,
+        match c {
+            '"' | '`' => {
+                redacted.push(c);
+                redacted.push('…');
+                let mut escaped = false;
+                for inner in chars.by_ref() {
+                    match inner {
+                        '\\' if c == '"' && !escaped => escaped = true,
+                        _ if inner == c && !escaped => break,
+                        _ => escaped = false,
+                    }
                 }
+                redacted.push(c);
             }
-        } else {
-            redacted.push(c);
+            _ => redacted.push(c),
         }
     }
-    format!("{redacted} (line {}, column {})", err.line(), err.column())
+    redacted
 }
 
 #[cfg(test)]
@@ -370,6 +424,46 @@ mod tests {
         assert!(decode_event_fast(&body).is_err());
         let err = decode_event(&body, no_window).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MalformedPayload);
+    }
+
+    #[test]
+    fn redact_keeps_shapes_and_drops_values() {
+        let cases = [
+            (
+                "invalid type: integer `4915112345678`, expected a string",
+                "invalid type: integer, expected a string",
+            ),
+            (
+                r#"invalid type: string "max@example.com, expected x", expected i64"#,
+                "invalid type: string, expected i64",
+            ),
+            (
+                "invalid value: integer `-99999999999999`, expected a valid timestamp",
+                "invalid value: integer, expected a valid timestamp",
+            ),
+            (
+                "unknown variant `Jane Doe`, expected one of `init`, `paid`",
+                "unknown variant, expected one of `init`, `paid`",
+            ),
+            (
+                "unknown variant `x`, there are no variants",
+                "unknown variant",
+            ),
+            (
+                "unknown field `jane@example.com`, expected `uid`",
+                "unknown field, expected `uid`",
+            ),
+            (
+                "invalid length 3, expected a tuple of size 2",
+                "invalid length, expected a tuple of size 2",
+            ),
+            ("missing field `uid`", "missing field `uid`"),
+            ("duplicate field `uid`", "duplicate field `uid`"),
+            ("custom `secret` and \"more\"", "custom `…` and \"…\""),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(redact(message), expected, "{message}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 
 /// Why a delivery was rejected.
 ///
@@ -44,7 +45,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order of the checks that produce them.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: &'static [ErrorKind] = &[
         ErrorKind::BodyReadFailed,
         ErrorKind::BodyTooLarge,
         ErrorKind::MissingSignature,
@@ -142,7 +143,7 @@ impl fmt::Display for ErrorKind {
 ///
 /// Opaque on purpose: match on [`Error::kind`]. The message never contains a secret or a
 /// computed signature; for [`ErrorKind::InvalidEventData`] it names the offending field.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
     detail: Option<Box<str>>,
@@ -195,15 +196,6 @@ impl Error {
     }
 }
 
-impl fmt::Debug for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("detail", &self.detail)
-            .finish()
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind.description())?;
@@ -217,7 +209,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A mistake in configuration, found before any request is served.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// [`VerifierBuilder::build`](crate::VerifierBuilder::build) was called without any secret.
@@ -242,11 +234,13 @@ pub enum ConfigError {
         name: String,
     },
     /// The file holding the secret could not be read.
-    #[error("cannot read signing secret file {path}: {reason}")]
+    #[error("cannot read signing secret file {path}")]
     SecretFile {
         /// The file's path, as given.
         path: String,
-        /// Why reading failed.
-        reason: String,
+        /// Why reading failed: the I/O error, as [`source`](std::error::Error::source). Shared,
+        /// so that the error stays `Clone`.
+        #[source]
+        source: Arc<std::io::Error>,
     },
 }

@@ -14,6 +14,8 @@
 //! - [`Event`] and the payload types in [`event`].
 //! - [`Error`] and [`ErrorKind`]: one kind per failure, each with its HTTP status.
 //! - [`SigningSecret`] and [`Fingerprint`].
+//! - [`pipeline`]: the delivery pipeline every framework adapter runs (reading the body within
+//!   the limit, checking, the replay guard, the span and the answer), for writing adapters.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
@@ -24,11 +26,10 @@ pub mod replay;
 mod secret;
 mod signature;
 mod undecoded;
+mod verified;
 mod verifier;
 
-#[doc(hidden)]
-#[path = "adapter.rs"]
-pub mod __adapter;
+pub mod pipeline;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -44,9 +45,9 @@ pub use replay::{ReplayGuard, ReplayStore};
 pub use secret::{Fingerprint, SECRET_PREFIX, SigningSecret};
 pub use signature::{EVENT_HEADER, SIGNATURE_HEADER, sign};
 pub use undecoded::UndecodedEvent;
+pub use verified::{DedupKey, Verified};
 pub use verifier::{
-    DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FUTURE_SKEW, DedupKey, Verified, Verifier,
-    VerifierBuilder,
+    DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FUTURE_SKEW, Verifier, VerifierBuilder,
 };
 
 /// Re-exported so that callers name the same `OffsetDateTime` that [`Verifier::verify_at`]

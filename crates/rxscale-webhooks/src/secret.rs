@@ -1,5 +1,6 @@
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -36,9 +37,7 @@ impl SigningSecret {
     pub fn new(secret: impl Into<String>) -> Self {
         let value = Zeroizing::new(secret.into());
         let fingerprint = Fingerprint::of(value.as_bytes());
-        let secret = SigningSecret { value, fingerprint };
-        secret.warn_if_suspicious();
-        secret
+        SigningSecret { value, fingerprint }
     }
 
     /// Reads the secret from the environment variable `name`.
@@ -69,7 +68,7 @@ impl SigningSecret {
         let contents = Zeroizing::new(std::fs::read_to_string(path).map_err(|err| {
             ConfigError::SecretFile {
                 path: path.display().to_string(),
-                reason: err.to_string(),
+                source: Arc::new(err),
             }
         })?);
         let line = contents
@@ -93,22 +92,6 @@ impl SigningSecret {
 
     pub(crate) fn key_bytes(&self) -> &[u8] {
         self.value.as_bytes()
-    }
-
-    fn warn_if_suspicious(&self) {
-        let value: &str = &self.value;
-        if value.trim() != value {
-            tracing::warn!(
-                fingerprint = %self.fingerprint,
-                "signing secret has surrounding whitespace; it is used as given, which is rarely intended"
-            );
-        }
-        if !value.trim_start().starts_with(SECRET_PREFIX) {
-            tracing::warn!(
-                fingerprint = %self.fingerprint,
-                "signing secret does not start with whsec_; RxScale keys the HMAC with the whole secret, prefix included"
-            );
-        }
     }
 }
 

@@ -60,17 +60,13 @@ impl KeyedSecret {
 }
 
 fn keyed_mac(secret: &SigningSecret) -> HmacSha256 {
-    // HMAC accepts keys of any length, so this arm is unreachable; an empty MAC
-    // would only ever produce mismatches, never a false accept.
     match HmacSha256::new_from_slice(secret.key_bytes()) {
         Ok(mac) => mac,
-        Err(_) => unreachable_hmac_key(),
+        // HMAC takes keys of any length (RFC 2104 hashes long ones), so this cannot happen. If
+        // a future `hmac` ever refused a key, carrying on with any other key would accept
+        // signatures made with that key: stop instead.
+        Err(_) => unreachable!("HMAC-SHA256 refused a key; HMAC accepts keys of any length"),
     }
-}
-
-#[cold]
-fn unreachable_hmac_key() -> HmacSha256 {
-    <HmacSha256 as KeyInit>::new(&Default::default())
 }
 
 /// Constant-time equality of two tags, from RustCrypto's `subtle`.

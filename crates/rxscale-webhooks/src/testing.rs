@@ -311,7 +311,7 @@ mod tests {
                 .map(|v| v.event_type().to_owned())
                 .map_err(|e| e.kind())
         };
-        for event_type in EventType::ALL {
+        for &event_type in EventType::ALL {
             let delivery = TestDelivery::new(&secret).event(event_type).build();
             assert_eq!(check(delivery), Ok(event_type.as_str().to_owned()));
         }

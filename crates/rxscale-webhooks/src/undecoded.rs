@@ -1,7 +1,7 @@
 use serde_json::value::RawValue;
 
 use crate::error::Error;
-use crate::verifier::Verified;
+use crate::verified::Verified;
 
 /// An authentic, fresh delivery of a known event type whose `data` did not decode into that
 /// type ([`ErrorKind::InvalidEventData`](crate::ErrorKind::InvalidEventData)).

@@ -3,14 +3,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::envelope::{self, Envelope};
 use crate::error::{ConfigError, Error, ErrorKind};
-use crate::event::{Event, Text};
-use crate::secret::{Fingerprint, SigningSecret};
+use crate::secret::{Fingerprint, SECRET_PREFIX, SigningSecret};
 use crate::signature::{KeyedSecret, Tag, parse_signature, tags_equal};
+use crate::verified::Verified;
 
 /// Default maximum age of an event: 72 hours.
 ///
@@ -85,6 +84,19 @@ impl Verifier {
         self.verify_any_at(body, [signature], now)
     }
 
+    /// [`Verifier::verify_any_at`] against the system clock.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] whose [`kind`](Error::kind) says which check failed.
+    pub fn verify_any(
+        &self,
+        body: impl AsRef<[u8]>,
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    ) -> Result<Verified, Error> {
+        self.verify_any_at(body, signatures, OffsetDateTime::now_utc())
+    }
+
     /// Verifies a delivery that carries several `X-Webhook-Signature` values: it is authentic if
     /// any value matches any secret. With no value at all, it is
     /// [`ErrorKind::MissingSignature`].
@@ -98,12 +110,26 @@ impl Verifier {
         signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
         now: OffsetDateTime,
     ) -> Result<Verified, Error> {
-        self.verify_with(body.as_ref(), signatures, now, |body, check_time| {
+        let result = self.verify_quietly(body.as_ref(), signatures, now);
+        if let Err(error) = &result {
+            log_rejection(error, self);
+        }
+        result
+    }
+
+    /// [`Verifier::verify_any_at`] without the log line: the pipeline logs its own.
+    pub(crate) fn verify_quietly(
+        &self,
+        body: &[u8],
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
+        now: OffsetDateTime,
+    ) -> Result<Verified, Error> {
+        self.verify_with(body, signatures, now, |body, check_time| {
             envelope::decode_event(body, check_time)
         })
     }
 
-    /// Verifies a delivery and decodes `data` into a type of your own instead of [`Event`].
+    /// Verifies a delivery and decodes `data` into a type of your own instead of [`Event`](crate::Event).
     ///
     /// # Errors
     ///
@@ -131,6 +157,19 @@ impl Verifier {
         self.verify_as_any_at(body, [signature], now)
     }
 
+    /// [`Verifier::verify_as_any_at`] against the system clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Verifier::verify_as`].
+    pub fn verify_as_any<T: DeserializeOwned>(
+        &self,
+        body: impl AsRef<[u8]>,
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    ) -> Result<Verified<T>, Error> {
+        self.verify_as_any_at(body, signatures, OffsetDateTime::now_utc())
+    }
+
     /// [`Verifier::verify_as_at`] with several `X-Webhook-Signature` values.
     ///
     /// # Errors
@@ -142,13 +181,27 @@ impl Verifier {
         signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
         now: OffsetDateTime,
     ) -> Result<Verified<T>, Error> {
-        self.verify_with(body.as_ref(), signatures, now, |body, check_time| {
+        let result = self.verify_as_quietly(body.as_ref(), signatures, now);
+        if let Err(error) = &result {
+            log_rejection(error, self);
+        }
+        result
+    }
+
+    /// [`Verifier::verify_as_any_at`] without the log line: the pipeline logs its own.
+    pub(crate) fn verify_as_quietly<T: DeserializeOwned>(
+        &self,
+        body: &[u8],
+        signatures: impl IntoIterator<Item = impl AsRef<[u8]>>,
+        now: OffsetDateTime,
+    ) -> Result<Verified<T>, Error> {
+        self.verify_with(body, signatures, now, |body, check_time| {
             envelope::decode_custom::<T>(body, check_time)
         })
     }
 
     /// Authenticates, then decodes with `decode`, which runs the time check between the
-    /// envelope and the typed data; logs a rejection.
+    /// envelope and the typed data.
     fn verify_with<T>(
         &self,
         body: &[u8],
@@ -156,12 +209,10 @@ impl Verifier {
         now: OffsetDateTime,
         decode: impl FnOnce(&[u8], &dyn Fn(i64) -> Result<(), Error>) -> Result<Envelope<T>, Error>,
     ) -> Result<Verified<T>, Error> {
-        let result = self.authenticate(body, signatures).and_then(|fingerprint| {
+        self.authenticate(body, signatures).and_then(|fingerprint| {
             let envelope = decode(body, &|ts| self.check_time(ts, now))?;
             Verified::new(envelope, fingerprint, body)
-        });
-        log_rejection(result.as_ref().err());
-        result
+        })
     }
 
     /// Steps 1 to 3 only: size, signature syntax and HMAC. Returns the fingerprint of the secret
@@ -279,13 +330,42 @@ fn duration_nanos(duration: Duration) -> i128 {
     i128::try_from(duration.as_nanos()).unwrap_or(i128::MAX)
 }
 
-fn log_rejection(error: Option<&Error>) {
-    if let Some(error) = error {
-        tracing::debug!(
-            kind = error.kind().code(),
+/// The one log line of a rejected delivery, at info level under the target `rxscale_webhooks`.
+/// For a signature mismatch it names the fingerprints of the configured secrets (never a secret,
+/// never the computed signature), so that a wrong secret shows in the log. The detail names
+/// positions and paths, never a value from the body.
+pub(crate) fn log_rejection(error: &Error, verifier: &Verifier) {
+    let kind = error.kind();
+    if kind == ErrorKind::SignatureMismatch {
+        tracing::info!(
+            target: "rxscale_webhooks",
+            kind = kind.code(),
+            configured = %ConfiguredFingerprints(verifier),
+            "rxscale webhook rejected: no configured secret produced this signature"
+        );
+    } else {
+        tracing::info!(
+            target: "rxscale_webhooks",
+            kind = kind.code(),
             detail = error.detail().unwrap_or(""),
             "rxscale webhook rejected"
         );
+    }
+}
+
+/// `[fp_…, fp_…]`.
+struct ConfiguredFingerprints<'a>(&'a Verifier);
+
+impl fmt::Display for ConfiguredFingerprints<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, fingerprint) in self.0.fingerprints().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{fingerprint}")?;
+        }
+        f.write_str("]")
     }
 }
 
@@ -407,6 +487,9 @@ impl VerifierBuilder {
         if self.max_body_bytes == 0 {
             return Err(ConfigError::ZeroBodyLimit);
         }
+        for secret in &self.secrets {
+            warn_on_suspicious_secret(secret);
+        }
         Ok(Verifier {
             inner: Arc::new(Inner {
                 keys: self.secrets.iter().map(KeyedSecret::new).collect(),
@@ -418,125 +501,27 @@ impl VerifierBuilder {
     }
 }
 
-/// An authenticated, fresh, decoded delivery.
-///
-/// It holds the decoded event, not the body, so it is cheap to keep and to put in request
-/// extensions. `T` is [`Event`] unless you chose your own type with [`Verifier::verify_as`].
-#[derive(Debug, Clone)]
-pub struct Verified<T = Event> {
-    event_type: Text,
-    timestamp: OffsetDateTime,
-    payload_version: Option<Text>,
-    dedup_key: DedupKey,
-    fingerprint: Fingerprint,
-    event: T,
-}
-
-impl<T> Verified<T> {
-    fn new(envelope: Envelope<T>, fingerprint: Fingerprint, body: &[u8]) -> Result<Self, Error> {
-        let timestamp = OffsetDateTime::from_unix_timestamp(envelope.timestamp).map_err(|_| {
-            Error::with_detail(
-                ErrorKind::MalformedPayload,
-                "timestamp is outside the representable range",
-            )
-        })?;
-        let dedup_key = DedupKey::new(
-            &envelope.event_type,
-            envelope.timestamp,
-            envelope.uid.as_deref(),
-            body,
+/// The start-up warning docs/troubleshooting.md promises: a secret is used whole, as UTF-8
+/// bytes, so surrounding whitespace (from a `.env` file) or a missing `whsec_` prefix (a secret
+/// base64-decoded or stripped Svix-style) makes every signature mismatch. The warning names the
+/// secret by its fingerprint only.
+fn warn_on_suspicious_secret(secret: &SigningSecret) {
+    let exposed = secret.expose_secret();
+    if exposed.trim() != exposed {
+        tracing::warn!(
+            target: "rxscale_webhooks",
+            fingerprint = %secret.fingerprint(),
+            "signing secret has surrounding whitespace; it is used as given, so signatures made \
+             with the trimmed secret will not match (trim the value you load)"
         );
-        Ok(Verified {
-            event_type: envelope.event_type,
-            timestamp,
-            payload_version: envelope.payload_version,
-            dedup_key,
-            fingerprint,
-            event: envelope.data,
-        })
     }
-
-    /// The decoded event (or your own data type, with [`Verifier::verify_as`]).
-    pub fn event(&self) -> &T {
-        &self.event
-    }
-
-    /// Takes the decoded event out.
-    pub fn into_event(self) -> T {
-        self.event
-    }
-
-    /// The `event_type` from the signed body (not from the unsigned `X-Webhook-Event` header).
-    pub fn event_type(&self) -> &str {
-        &self.event_type
-    }
-
-    /// When RxScale generated the event.
-    pub fn timestamp(&self) -> OffsetDateTime {
-        self.timestamp
-    }
-
-    /// The envelope's `payload_version`, e.g. `"1"`, when it is a string.
-    pub fn payload_version(&self) -> Option<&str> {
-        self.payload_version.as_deref()
-    }
-
-    /// The deduplication key RxScale recommends: `{event_type}:{timestamp}:{data.uid}`.
-    pub fn dedup_key(&self) -> &DedupKey {
-        &self.dedup_key
-    }
-
-    /// Which configured secret matched.
-    pub fn fingerprint(&self) -> Fingerprint {
-        self.fingerprint
-    }
-}
-
-/// The key that identifies an event across retries: `{event_type}:{timestamp}:{data.uid}`,
-/// with the timestamp in Unix seconds (spec §1.5).
-///
-/// When `data` has no string `uid`, the last part is `sha256-` and the first 16 hex digits of
-/// the body's SHA-256 instead, so that two different uid-less events never share a key while a
-/// byte-identical retry still does.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DedupKey(String);
-
-impl DedupKey {
-    fn new(event_type: &str, timestamp: i64, uid: Option<&str>, body: &[u8]) -> Self {
-        match uid {
-            Some(uid) => DedupKey(format!("{event_type}:{timestamp}:{uid}")),
-            None => {
-                let digest = Sha256::digest(body);
-                DedupKey(format!(
-                    "{event_type}:{timestamp}:sha256-{}",
-                    base16ct::lower::encode_string(&digest[..8])
-                ))
-            }
-        }
-    }
-
-    /// The key as a string slice.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The key as an owned string.
-    #[must_use]
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Display for DedupKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for DedupKey {
-    fn as_ref(&self) -> &str {
-        &self.0
+    if !exposed.trim().starts_with(SECRET_PREFIX) {
+        tracing::warn!(
+            target: "rxscale_webhooks",
+            fingerprint = %secret.fingerprint(),
+            "signing secret does not start with `whsec_`; RxScale signs with the whole secret, \
+             prefix included, so signatures will not match unless this is really your secret"
+        );
     }
 }
 
@@ -557,22 +542,22 @@ mod tests {
 
     #[test]
     fn builder_requires_a_usable_secret_and_limit() {
-        assert_eq!(
+        assert!(matches!(
             Verifier::builder().build().unwrap_err(),
             ConfigError::NoSecret
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             Verifier::builder().secret("").build().unwrap_err(),
             ConfigError::EmptySecret
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             Verifier::builder()
                 .secret("whsec_x")
                 .max_body_bytes(0)
                 .build()
                 .unwrap_err(),
             ConfigError::ZeroBodyLimit
-        );
+        ));
     }
 
     #[test]

@@ -131,7 +131,7 @@ fn sku_stock_meeting_and_reminder_examples() {
 
 #[test]
 fn unknown_fields_everywhere_are_tolerated() {
-    for event_type in EventType::ALL {
+    for &event_type in EventType::ALL {
         let body = with(fixture(event_type), |v| {
             v["brand_new_envelope_field"] = json!({"nested": [1, 2]});
             v["data"]["brand_new_data_field"] = json!("x");

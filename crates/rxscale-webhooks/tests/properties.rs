@@ -91,10 +91,18 @@ proptest! {
         let body = format!("{}{}{}", &base[..at], insert, &base[at..]);
         let secret = SigningSecret::new(SECRET);
         let result = verifier().verify_at(&body, sign(&secret, &body), OffsetDateTime::UNIX_EPOCH);
-        // The typed result must agree with decoding by a plain JSON parser first.
+        // The typed result must agree, both ways, with a plain JSON parser followed by the
+        // envelope's rules: malformed exactly when that finds no envelope.
         let plain = serde_json::from_str::<serde_json::Value>(&body);
-        if plain.is_err() {
-            prop_assert_eq!(result.unwrap_err().kind(), ErrorKind::MalformedPayload);
-        }
+        let is_envelope = plain.as_ref().ok().and_then(serde_json::Value::as_object).is_some_and(|object| {
+            object.get("event_type").is_some_and(serde_json::Value::is_string)
+                && object
+                    .get("timestamp")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some_and(|ts| OffsetDateTime::from_unix_timestamp(ts).is_ok())
+                && object.get("data").is_some_and(serde_json::Value::is_object)
+        });
+        let malformed = matches!(&result, Err(err) if err.kind() == ErrorKind::MalformedPayload);
+        prop_assert_eq!(malformed, !is_envelope, "{:?} for {}", result.as_ref().err(), body);
     }
 }

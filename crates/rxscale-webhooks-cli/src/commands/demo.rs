@@ -126,7 +126,8 @@ impl Scenario {
 /// Every delivery the demo makes, in order, with the outcome it must have.
 fn scenarios() -> Vec<Scenario> {
     let mut list: Vec<Scenario> = EventType::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .map(|event_type| {
             Scenario::new(
                 event_type.as_str(),
@@ -367,7 +368,7 @@ async fn send(
 
 fn describe_got(got: &Got) -> String {
     let code = ErrorKind::ALL
-        .into_iter()
+        .iter()
         .find(|kind| got.body == kind.response_body())
         .map(|kind| format!(" {kind}"))
         .or_else(|| {

@@ -36,7 +36,7 @@ pub(crate) struct ExampleArgs {
 
 pub(crate) fn run(args: &ExampleArgs) -> Result<(), Failure> {
     if args.list {
-        for event_type in EventType::ALL {
+        for &event_type in EventType::ALL {
             say(event_type);
         }
         return Ok(());

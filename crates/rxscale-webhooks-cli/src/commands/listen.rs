@@ -17,9 +17,8 @@ use axum::response::{IntoResponse, Response};
 use clap::Args;
 use http_body_util::BodyExt;
 use reqwest::Url;
-use rxscale_webhooks::{
-    ErrorKind, OffsetDateTime, SIGNATURE_HEADER, SigningSecret, Verified, Verifier,
-};
+use rxscale_webhooks::pipeline::{Pipeline, Rejection, body_read_failed, content_length};
+use rxscale_webhooks::{ErrorKind, SIGNATURE_HEADER, SigningSecret, Verified};
 use rxscale_webhooks_axum::VerifyLayer;
 
 use crate::commands::runtime;
@@ -56,7 +55,7 @@ pub(crate) struct ListenArgs {
 /// What every request of the receiver shares.
 struct Listener {
     secret: SigningSecret,
-    verifier: Verifier,
+    pipeline: Pipeline,
     forward: Option<Forward>,
     deliveries: AtomicU64,
     verified: AtomicU64,
@@ -72,10 +71,6 @@ struct Forward {
 #[derive(Debug, Clone, Copy)]
 struct Number(u64);
 
-/// Marks a response as the handler's own, as opposed to the layer's rejection.
-#[derive(Debug, Clone, Copy)]
-struct Handled;
-
 pub(crate) fn run(args: ListenArgs) -> Result<(), Failure> {
     let secret = args.secret.load()?;
     let verifier = args.limits.verifier(&secret)?;
@@ -88,7 +83,7 @@ pub(crate) fn run(args: ListenArgs) -> Result<(), Failure> {
     };
     let listener = Arc::new(Listener {
         secret,
-        verifier,
+        pipeline: Pipeline::new(verifier),
         forward,
         deliveries: AtomicU64::new(0),
         verified: AtomicU64::new(0),
@@ -105,7 +100,7 @@ async fn serve(port: u16, listener: Arc<Listener>) -> Result<(), Failure> {
     let local = socket
         .local_addr()
         .map_err(|err| Failure::usage(format!("cannot read the bound address: {err}")))?;
-    let verifier = &listener.verifier;
+    let verifier = listener.pipeline.verifier();
     say(format!(
         "listening on http://{local}/ (secret {}, max age {}s, body limit {} bytes){}; Ctrl-C stops",
         listener.secret.fingerprint(),
@@ -137,7 +132,7 @@ fn router(listener: Arc<Listener>) -> Router {
         // The layer already holds the body to --max-body-bytes; axum's own 2 MB default for
         // the handler's `Bytes` would otherwise refuse verified bodies above it.
         .layer(DefaultBodyLimit::disable())
-        .layer(VerifyLayer::new(listener.verifier.clone()))
+        .layer(VerifyLayer::new(listener.pipeline.verifier().clone()))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&listener),
             observe,
@@ -170,36 +165,25 @@ async fn shutdown_signal() {
 }
 
 /// Runs outside the layer: numbers the delivery and keeps a copy of its bytes, so that a
-/// rejection, which the layer answers by itself, can be printed with its hint.
+/// rejection, which the layer answers by itself, can be printed with its hint. The body is read
+/// with the core's pipeline reader, within the same limit as the layer's; the layer's rejection
+/// carries its [`Rejection`] in the response extensions, which says why.
 async fn observe(State(listener): State<Arc<Listener>>, request: Request, next: Next) -> Response {
     let number = listener.deliveries.fetch_add(1, Ordering::Relaxed) + 1;
-    let limit = listener.verifier.max_body_bytes();
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(Number(number));
-    let declared_too_large = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok())
-        .is_some_and(|length| length > limit as u64);
-    // Read no more than the layer would: one byte past the limit is enough for its 413.
-    let bytes = if declared_too_large {
-        Bytes::new()
-    } else {
-        match read_capped(body, limit).await {
-            Ok(bytes) => bytes,
-            Err(reason) => {
-                listener.rejected.fetch_add(1, Ordering::Relaxed);
-                say(format!(
-                    "#{number} rejected  body_read_failed (400): {reason}"
-                ));
-                return (
-                    StatusCode::BAD_REQUEST,
-                    [(CONTENT_TYPE, "application/json")],
-                    r#"{"error":"body_read_failed"}"#,
-                )
-                    .into_response();
-            }
+    let bytes = match read_body(&listener.pipeline, &parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => {
+            listener.rejected.fetch_add(1, Ordering::Relaxed);
+            let hint = explain(&listener, &rejection, &[], &[]);
+            say(format!(
+                "#{number} rejected  {} ({})",
+                rejection.code(),
+                rejection.status()
+            ));
+            say(format!("    hint: {hint}"));
+            return answer(&rejection);
         }
     };
     let signatures: Vec<Vec<u8>> = parts
@@ -211,68 +195,77 @@ async fn observe(State(listener): State<Arc<Listener>>, request: Request, next: 
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes.clone())))
         .await;
-    if response.extensions().get::<Handled>().is_some() {
+    let Some(rejection) = response.extensions().get::<Rejection>() else {
         return response;
-    }
-
-    listener.rejected.fetch_add(1, Ordering::Relaxed);
-    let (response_parts, body) = response.into_parts();
-    let answer = body
-        .collect()
-        .await
-        .map(|collected| collected.to_bytes())
-        .unwrap_or_default();
-    let status = response_parts.status;
-    let kind = ErrorKind::ALL.into_iter().find(|kind| {
-        kind.status_code() == status.as_u16() && kind.response_body().as_bytes() == answer
-    });
-    let (code, hint) = match kind {
-        Some(kind) => (kind.code(), explain(&listener, kind, &bytes, &signatures)),
-        None => ("rejected", String::from_utf8_lossy(&answer).into_owned()),
     };
-    say(format!("#{number} rejected  {code} ({})", status.as_u16()));
+    listener.rejected.fetch_add(1, Ordering::Relaxed);
+    let hint = explain(&listener, rejection, &bytes, &signatures);
+    say(format!(
+        "#{number} rejected  {} ({})",
+        rejection.code(),
+        rejection.status()
+    ));
     say(format!("    hint: {hint}"));
-    Response::from_parts(response_parts, Body::from(answer))
+    response
 }
 
-/// The hint for a rejection of `kind`. The layer gives the kind only, so the delivery is checked
-/// once more here for the details (how old, which field); that check is what the layer did.
-fn explain(listener: &Listener, kind: ErrorKind, body: &[u8], signatures: &[Vec<u8>]) -> String {
-    if kind == ErrorKind::BodyTooLarge {
+/// The body, read as the layer reads it.
+async fn read_body(
+    pipeline: &Pipeline,
+    headers: &HeaderMap,
+    mut body: Body,
+) -> Result<Bytes, Rejection> {
+    let length = content_length(headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes));
+    let mut reader = pipeline.body_reader(length)?;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(body_read_failed)?.into_data() {
+            reader.push(data)?;
+        }
+    }
+    Ok(reader.finish())
+}
+
+/// The rejection as a response, as the layer would send it.
+fn answer(rejection: &Rejection) -> Response {
+    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, rejection.body()).into_response();
+    for &(name, value) in rejection.headers() {
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+/// The hint for a rejection, from the error the layer found.
+fn explain(
+    listener: &Listener,
+    rejection: &Rejection,
+    body: &[u8],
+    signatures: &[Vec<u8>],
+) -> String {
+    let Some(error) = rejection.error() else {
+        return rejection.body().to_owned();
+    };
+    if error.kind() == ErrorKind::BodyTooLarge {
         return format!(
             "the body is larger than the {}-byte limit, so it was refused before it was hashed; \
              raise --max-body-bytes if such bodies are genuine",
-            listener.verifier.max_body_bytes()
+            listener.pipeline.verifier().max_body_bytes()
         );
+    }
+    if error.kind() == ErrorKind::BodyReadFailed {
+        return "the body could not be read to its end: the client went away or broke the framing"
+            .to_owned();
     }
     if signatures.is_empty() {
         return "the request has no X-Webhook-Signature header: it was not signed, or something \
                 between RxScale and this receiver dropped the header"
             .to_owned();
     }
-    let now = OffsetDateTime::now_utc();
     let signature = signatures.first().map(Vec::as_slice).unwrap_or_default();
-    match listener
-        .verifier
-        .verify_any_at(body, signatures.iter(), now)
-    {
-        Err(error) => hints::explain(&error, &listener.secret, body, signature),
-        Ok(_) => format!("{kind}"),
-    }
-}
-
-async fn read_capped(mut body: Body, limit: usize) -> Result<Bytes, String> {
-    let mut buffer = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| err.to_string())?;
-        if let Ok(data) = frame.into_data() {
-            buffer.extend_from_slice(&data);
-            if buffer.len() > limit {
-                break;
-            }
-        }
-    }
-    Ok(Bytes::from(buffer))
+    hints::explain(error, &listener.secret, body, signature)
 }
 
 /// Reached only by verified deliveries: the layer answered everything else.
@@ -296,7 +289,7 @@ async fn receive(
     ));
     say(format!("    {}", summary::describe(verified.event())));
 
-    let mut response = match &listener.forward {
+    match &listener.forward {
         None => (
             StatusCode::OK,
             [(CONTENT_TYPE, "application/json")],
@@ -304,9 +297,7 @@ async fn receive(
         )
             .into_response(),
         Some(forward) => forward_to_app(forward, method, &headers, body).await,
-    };
-    response.extensions_mut().insert(Handled);
-    response
+    }
 }
 
 /// Headers that describe one connection rather than the delivery; everything else is passed on.

@@ -15,7 +15,11 @@ pub(crate) fn parse_event_type(value: &str) -> Result<EventType, String> {
     EventType::from_wire(value).ok_or_else(|| {
         format!(
             "unknown event type; known event types: {}",
-            EventType::ALL.map(EventType::as_str).join(", ")
+            EventType::ALL
+                .iter()
+                .map(|known| known.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })
 }

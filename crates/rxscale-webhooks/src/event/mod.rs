@@ -5,6 +5,7 @@
 
 mod lenient;
 mod pharmacy_order;
+mod redact;
 mod status;
 mod text;
 mod unconfirmed;
@@ -16,6 +17,8 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
+
+use self::redact::Redacted;
 
 pub use pharmacy_order::{
     Address, DeliveryType, DoctorData, OrderItem, ParentOrder, PatientData, PharmacyOrder,
@@ -76,7 +79,7 @@ impl Event {
 
 /// An authentic event whose `event_type` this SDK does not know. Acknowledge it: RxScale's
 /// setup test and future event types arrive this way.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct UnknownEvent {
     /// The wire `event_type`.
@@ -85,6 +88,16 @@ pub struct UnknownEvent {
     pub uid: Option<Text>,
     /// The `data` object, verbatim.
     pub data: Box<RawValue>,
+}
+
+impl fmt::Debug for UnknownEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnknownEvent")
+            .field("event_type", &self.event_type)
+            .field("uid", &self.uid)
+            .field("data", &Redacted(&self.data))
+            .finish()
+    }
 }
 
 impl UnknownEvent {
@@ -143,7 +156,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every known event type.
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: &'static [EventType] = &[
         EventType::PharmacyOrderCreated,
         EventType::PharmacyOrderUpdated,
         EventType::PharmacySkuStockUpdated,
@@ -167,7 +180,8 @@ impl EventType {
     #[must_use]
     pub fn from_wire(event_type: &str) -> Option<Self> {
         EventType::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|known| known.as_str() == event_type)
     }
 

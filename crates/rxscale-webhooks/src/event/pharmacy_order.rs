@@ -1,4 +1,7 @@
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::event::redact::Redacted;
 use time::OffsetDateTime;
 
 use super::status::PharmacyOrderStatus;
@@ -9,7 +12,7 @@ use super::text::Text;
 ///
 /// Fields RxScale documents as never null are plain; every other field is an `Option` that is
 /// `None` both when the field is `null` and when it is absent. Unknown fields are ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PharmacyOrder {
     /// Pharmacy order UID, e.g. `po-abc123`. Also the `uid` of the dedup key.
@@ -57,6 +60,29 @@ pub struct PharmacyOrder {
     pub prepaid: Option<i64>,
 }
 
+impl fmt::Debug for PharmacyOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PharmacyOrder")
+            .field("uid", &self.uid)
+            .field("status", &self.status)
+            .field("name", &self.name)
+            .field("data", &Redacted(&self.data))
+            .field("external_status", &self.external_status)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("deleted_at", &self.deleted_at)
+            .field("pharmacy", &self.pharmacy)
+            .field("order", &self.order)
+            .field("delivery_type", &self.delivery_type)
+            .field("order_items", &self.order_items)
+            .field("patient_data", &self.patient_data)
+            .field("doctor_data", &self.doctor_data)
+            .field("prescription_file", &self.prescription_file)
+            .field("prepaid", &self.prepaid)
+            .finish()
+    }
+}
+
 /// The pharmacy an order is assigned to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -92,7 +118,7 @@ pub struct ParentOrder {
 }
 
 /// A postal address (spec §4.9).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Address {
     /// First name.
@@ -122,6 +148,22 @@ pub struct Address {
     /// Province; seen in newer Orders API examples only.
     #[serde(default)]
     pub province: Option<Text>,
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Address")
+            .field("first_name", &Redacted(&self.first_name))
+            .field("last_name", &Redacted(&self.last_name))
+            .field("street", &Redacted(&self.street))
+            .field("house_number", &Redacted(&self.house_number))
+            .field("zip_code", &Redacted(&self.zip_code))
+            .field("city", &Redacted(&self.city))
+            .field("country", &self.country)
+            .field("additional_address", &Redacted(&self.additional_address))
+            .field("province", &Redacted(&self.province))
+            .finish()
+    }
 }
 
 /// How an order is delivered.
@@ -209,7 +251,7 @@ pub struct PharmacySku {
 }
 
 /// The patient, as shared with the pharmacy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PatientData {
     /// Patient UID.
@@ -226,8 +268,19 @@ pub struct PatientData {
     pub date_of_birth: Option<Text>,
 }
 
+impl fmt::Debug for PatientData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatientData")
+            .field("uid", &self.uid)
+            .field("display_name", &Redacted(&self.display_name))
+            .field("email", &Redacted(&self.email))
+            .field("date_of_birth", &Redacted(&self.date_of_birth))
+            .finish()
+    }
+}
+
 /// The prescribing doctor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DoctorData {
     /// Doctor UID.
@@ -238,8 +291,17 @@ pub struct DoctorData {
     pub display_name: Option<Text>,
 }
 
+impl fmt::Debug for DoctorData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DoctorData")
+            .field("uid", &self.uid)
+            .field("display_name", &Redacted(&self.display_name))
+            .finish()
+    }
+}
+
 /// A prescription document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PrescriptionFile {
     /// File name.
@@ -248,4 +310,13 @@ pub struct PrescriptionFile {
     /// Base64 content.
     #[serde(default)]
     pub content_base64: Option<Text>,
+}
+
+impl fmt::Debug for PrescriptionFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrescriptionFile")
+            .field("filename", &Redacted(&self.filename))
+            .field("content_base64", &self.content_base64)
+            .finish()
+    }
 }

@@ -1,6 +1,9 @@
 //! Payloads RxScale names but has not published (spec §4.3–4.5). Every field is optional and
 //! decoded leniently (see `lenient`), and the raw `data` stays available.
 
+use std::fmt;
+
+use crate::event::redact::Redacted;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -58,7 +61,7 @@ pub struct PharmacySkuStock {
 
 /// `data` of `patient_doctor_meeting_updated`. The shape is the scheduling API's appointment,
 /// which RxScale has not confirmed for webhooks (spec §4.5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PatientDoctorMeeting {
     /// Scheduled meeting UID, e.g. `mtg-abc123`.
@@ -90,15 +93,43 @@ pub struct PatientDoctorMeeting {
     pub meeting_type: Option<Text>,
 }
 
+impl fmt::Debug for PatientDoctorMeeting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatientDoctorMeeting")
+            .field("uid", &self.uid)
+            .field("status", &self.status)
+            .field("doctor_uid", &self.doctor_uid)
+            .field("doctor_display_name", &Redacted(&self.doctor_display_name))
+            .field("patient_uid", &self.patient_uid)
+            .field(
+                "patient_display_name",
+                &Redacted(&self.patient_display_name),
+            )
+            .field("appointment_type_uid", &self.appointment_type_uid)
+            .field("appointment_type_name", &self.appointment_type_name)
+            .field("meeting_type", &self.meeting_type)
+            .finish()
+    }
+}
+
 /// `data` of `appointment_reminder_due`. RxScale publishes nothing of its content (spec §4.4),
 /// so it is kept raw; [`uid`](Self::uid) is read when present.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct AppointmentReminder {
     /// `data.uid` when present (presumably the scheduled meeting UID).
     pub uid: Option<Text>,
     /// The whole `data` object, verbatim.
     pub raw: Box<RawValue>,
+}
+
+impl fmt::Debug for AppointmentReminder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppointmentReminder")
+            .field("uid", &self.uid)
+            .field("raw", &Redacted(&self.raw))
+            .finish()
+    }
 }
 
 impl Serialize for AppointmentReminder {

@@ -1,0 +1,30 @@
+//! The layer's own answer to a delivery it does not pass on.
+
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use rxscale_webhooks::pipeline::Rejection;
+
+use crate::body::ResponseBody;
+
+/// The response for `rejection`: its status, headers and JSON body. Its extensions carry the
+/// [`Rejection`] itself and, for a failed check, the [`rxscale_webhooks::Error`] and its
+/// [`rxscale_webhooks::ErrorKind`], so that outer layers read why without parsing the body.
+pub(crate) fn rejection_response<B>(rejection: Rejection) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::rejection(rejection.body()));
+    // Every status a rejection has (400..=503, 200) is valid.
+    *response.status_mut() =
+        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    for &(name, value) in rejection.headers() {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    let extensions = response.extensions_mut();
+    if let Some(error) = rejection.error() {
+        extensions.insert(error.kind());
+        extensions.insert(error.clone());
+    }
+    extensions.insert(rejection);
+    response
+}
