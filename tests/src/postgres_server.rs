@@ -169,10 +169,8 @@ impl PostgresServer {
             if ready {
                 return;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("postgres exited at start-up: {status}");
-                }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("postgres exited at start-up: {status}");
             }
             assert!(
                 Instant::now() < deadline,
