@@ -44,6 +44,10 @@ pub(crate) mod sealed {
 }
 
 /// What is shared by both backends, written once against a concrete connection type.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite")),
+    allow(unused_macros)
+)]
 macro_rules! shared_steps {
     ($conn:ty) => {
         async fn duplicate_or_stale(
