@@ -50,6 +50,7 @@ pub fn require_tool(tool: &str, install_hint: &str) {
 pub mod actix_server;
 pub mod logs;
 pub mod matrix;
+pub mod postgres_server;
 pub mod receiver;
 pub mod redis_server;
 pub mod replay;
@@ -75,4 +76,6 @@ pub mod guides {
     pub struct TestingYourHandler;
     #[doc = include_str!("../../docs/actix.md")]
     pub struct Actix;
+    #[doc = include_str!("../../docs/exactly-once.md")]
+    pub struct ExactlyOnce;
 }

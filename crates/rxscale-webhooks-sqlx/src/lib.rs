@@ -1,0 +1,49 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `postgres` | no | [`Backend`] for `sqlx::Postgres`, and [`postgres::pool`]. |
+//! | `sqlite` | no | [`Backend`] for `sqlx::Sqlite`, and [`sqlite::pool`]. |
+//! | `axum` | no | `IntoResponse` for [`Claim`] and [`Error`]. |
+//! | `actix` | no | `Responder` for [`Claim`], `ResponseError` for [`Error`]. |
+//!
+//! Enable at least one database. The crate enables no TLS feature of sqlx (nothing here pulls
+//! a TLS stack); to reach Postgres over TLS, add one of sqlx's TLS features to your own
+//! dependency on sqlx, e.g. `features = ["tls-rustls-ring-webpki"]`. MySQL is not supported.
+//!
+//! ## Items at a glance
+//!
+//! - [`Ledger`] and [`LedgerBuilder`]: [`Ledger::claim`] inside your transaction,
+//!   [`Ledger::migrate`], [`Ledger::purge`].
+//! - [`Claim`]: `Fresh`, `Duplicate` or `Stale`; [`Entity`]: what orders events.
+//! - [`Error`] and [`ErrorKind`]: 503 for a database that is down or slow, never a 2xx.
+//! - [`postgres::pool`] and [`sqlite::pool`]: pools whose timeouts fit RxScale's 5 s budget.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+// Without a database feature there is nothing to run the SQL on.
+#![cfg_attr(not(any(feature = "postgres", feature = "sqlite")), allow(dead_code))]
+
+mod backend;
+mod claim;
+mod error;
+mod ledger;
+mod pool;
+mod response;
+mod schema;
+
+pub use backend::Backend;
+pub use claim::{Claim, DUPLICATE_HEADER, Entity, STALE_HEADER};
+pub use error::{Error, ErrorKind};
+pub use ledger::{DEFAULT_PURGE_MARGIN, DEFAULT_TABLE_PREFIX, Ledger, LedgerBuilder};
+#[cfg(feature = "postgres")]
+pub use pool::postgres;
+#[cfg(feature = "sqlite")]
+pub use pool::sqlite;
+pub use pool::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT};
+pub use schema::Migration;
+
+/// Re-exported so that your `Cargo.toml` needs no second, possibly different, sqlx version for
+/// the types in this crate's signatures.
+pub use sqlx;

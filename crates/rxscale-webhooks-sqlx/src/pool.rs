@@ -1,0 +1,94 @@
+//! Pools with timeouts that fit RxScale's 5-second budget, for Postgres and SQLite.
+
+use std::time::Duration;
+
+/// How long [`Ledger::begin`](crate::Ledger::begin) waits for a connection before answering
+/// 503: 2 seconds.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Postgres `statement_timeout` of the pool's sessions, which also bounds how long a claim waits
+/// for a concurrent copy's transaction: 2 seconds. With [`DEFAULT_ACQUIRE_TIMEOUT`], a 503
+/// comes within 5 seconds even when the database hangs.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// SQLite busy timeout: how long a transaction waits for the write lock: 2 seconds.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Postgres pools.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres {
+    use std::str::FromStr as _;
+
+    use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+    use super::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT};
+    use crate::Error;
+
+    /// A lazily connecting pool for `url` (`postgres://user:pass@host/db`) with
+    /// [`DEFAULT_ACQUIRE_TIMEOUT`] and [`DEFAULT_STATEMENT_TIMEOUT`]. It opens no connection
+    /// until first used, so a database that is down at start-up fails the first query (503),
+    /// not the process; it reconnects by itself when the database is back.
+    ///
+    /// TLS (`sslmode=require`) needs one of sqlx's TLS features in your own `Cargo.toml`, e.g.
+    /// `sqlx = { version = "0.8", features = ["tls-rustls-ring-webpki"] }`: this crate enables
+    /// none.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `url` does not parse. The message
+    /// never repeats the URL, which may hold a password.
+    pub fn pool(url: &str) -> Result<PgPool, Error> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| Error::config("DATABASE_URL is not a valid postgres:// URL"))?;
+        Ok(pool_options().connect_lazy_with(with_statement_timeout(options)))
+    }
+
+    /// Pool options with [`DEFAULT_ACQUIRE_TIMEOUT`], for building your own pool.
+    #[must_use]
+    pub fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new().acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+    }
+
+    /// `options` with [`DEFAULT_STATEMENT_TIMEOUT`] set for every session.
+    #[must_use]
+    pub fn with_statement_timeout(options: PgConnectOptions) -> PgConnectOptions {
+        let millis = DEFAULT_STATEMENT_TIMEOUT.as_millis().to_string();
+        options.options([("statement_timeout", millis.as_str())])
+    }
+}
+
+/// SQLite pools.
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite {
+    use std::str::FromStr as _;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+    use super::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT};
+    use crate::Error;
+
+    /// Connections in a [`pool`]: SQLite has one writer at a time, so more only add waiting.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+
+    /// A lazily connecting pool for `url` (`sqlite://PATH?mode=rwc`), in WAL mode with
+    /// [`DEFAULT_BUSY_TIMEOUT`], [`DEFAULT_ACQUIRE_TIMEOUT`] and [`DEFAULT_MAX_CONNECTIONS`].
+    /// Deliveries beyond the pool's size queue for a connection, and
+    /// [`Ledger::begin`](crate::Ledger::begin) takes the write lock up front, so concurrent
+    /// deliveries wait their turn rather than fail.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `url` does not parse.
+    pub fn pool(url: &str) -> Result<SqlitePool, Error> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| Error::config("DATABASE_URL is not a valid sqlite:// URL"))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(DEFAULT_BUSY_TIMEOUT);
+        Ok(SqlitePoolOptions::new()
+            .max_connections(DEFAULT_MAX_CONNECTIONS)
+            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options))
+    }
+}

@@ -1,0 +1,159 @@
+//! Pharmacy state kept exactly once and in order, in your own database.
+//!
+//! ```text
+//! RXSCALE_WEBHOOK_SECRET=whsec_... DATABASE_URL=sqlite://pharmacy.db?mode=rwc \
+//!     cargo run -p examples --example pharmacy_receiver
+//! ```
+//!
+//! Serves `POST /webhooks/rxscale` on 127.0.0.1:`PORT` (default 3000). `DATABASE_URL` is
+//! `postgres://...` or `sqlite://PATH?mode=rwc`. On start it runs the ledger's migrations and
+//! creates `orders`, `sku_stock` and `effects_log`. Each event's effects and its claim commit in
+//! one transaction, then one JSON line goes to stdout. Answers: 200 applied; 200 with
+//! `X-Webhook-Duplicate: true` or `X-Webhook-Stale: true` when nothing was applied; 401, 413,
+//! 400 or 422 when verification fails; 503 when the database cannot be reached.
+//! `HANDLER_DELAY_MS` sleeps after the effects and before the commit.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Extension, Router, routing::post};
+use rxscale_webhooks_axum::{Event, SigningSecret, VerifiedEvent, Verifier};
+use rxscale_webhooks_sqlx::sqlx::{self, Database, Encode, Executor, IntoArguments, Pool, Type};
+use rxscale_webhooks_sqlx::{Backend, Claim, Error, Ledger, postgres, sqlite};
+
+const TABLES: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS orders (uid TEXT PRIMARY KEY, status TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sku_stock (pharmacy_sku_uid TEXT PRIMARY KEY, stock BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS effects_log (dedup_key TEXT NOT NULL)",
+];
+
+// The ledger orders events per order and SKU, so a plain upsert never goes back in time.
+const UPSERT_ORDER: &str = "INSERT INTO orders (uid, status, updated_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (uid) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at";
+const UPSERT_STOCK: &str = "INSERT INTO sku_stock (pharmacy_sku_uid, stock, updated_at) \
+    VALUES ($1, $2, $3) ON CONFLICT (pharmacy_sku_uid) \
+    DO UPDATE SET stock = excluded.stock, updated_at = excluded.updated_at";
+
+struct App<DB: Database> {
+    pool: Pool<DB>,
+    ledger: Ledger,
+    delay: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("pharmacy_receiver: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let verifier = Verifier::builder()
+        .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
+        .build()?;
+    let port: u16 = std::env::var("PORT")
+        .map_or(Ok(3000), |port| port.parse())
+        .map_err(|_| "PORT is not a port number")?;
+    let delay = std::env::var("HANDLER_DELAY_MS")
+        .map_or(Ok(0), |ms| ms.parse())
+        .map_err(|_| "HANDLER_DELAY_MS is not a number of milliseconds")?;
+    let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
+    let delay = Duration::from_millis(delay);
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        serve(postgres::pool(&url)?, verifier, port, delay).await
+    } else if url.starts_with("sqlite:") {
+        serve(sqlite::pool(&url)?, verifier, port, delay).await
+    } else {
+        Err("DATABASE_URL must start with postgres:// or sqlite://".into())
+    }
+}
+
+async fn serve<DB: Backend>(
+    pool: Pool<DB>,
+    verifier: Verifier,
+    port: u16,
+    delay: Duration,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let ledger = Ledger::new();
+    ledger
+        .migrate(&pool)
+        .await
+        .map_err(|error| format!("DATABASE_URL: {error}"))?;
+    for table in TABLES {
+        pool.execute(table).await?;
+    }
+    let app = Arc::new(App {
+        pool,
+        ledger,
+        delay,
+    });
+    let router = Router::new()
+        .route("/webhooks/rxscale", post(handle::<DB>))
+        .layer(Extension(app))
+        .with_state(verifier);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!(
+        "listening on http://{}/webhooks/rxscale",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
+async fn handle<DB: Backend>(
+    Extension(app): Extension<Arc<App<DB>>>,
+    VerifiedEvent(verified): VerifiedEvent,
+) -> Result<Claim, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut tx = app.ledger.begin(&app.pool).await?;
+    let claim = app.ledger.claim(&mut tx, &verified).await?;
+    if claim == Claim::Fresh {
+        match verified.event() {
+            Event::PharmacyOrderCreated(order) | Event::PharmacyOrderUpdated(order) => {
+                sqlx::query(UPSERT_ORDER)
+                    .bind(order.uid.as_str())
+                    .bind(order.status.as_str())
+                    .bind(order.updated_at.unix_timestamp())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Event::PharmacySkuStockUpdated(sku) => {
+                if let (Some(uid), Some(stock)) = (sku.uid.as_deref(), sku.stock) {
+                    let updated_at = sku
+                        .updated_at
+                        .unwrap_or(verified.timestamp())
+                        .unix_timestamp();
+                    sqlx::query(UPSERT_STOCK)
+                        .bind(uid)
+                        .bind(stock)
+                        .bind(updated_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            _ => {}
+        }
+        sqlx::query("INSERT INTO effects_log (dedup_key) VALUES ($1)")
+            .bind(verified.dedup_key().as_str())
+            .execute(&mut *tx)
+            .await?;
+        tokio::time::sleep(app.delay).await;
+    }
+    tx.commit().await?;
+    if claim == Claim::Fresh {
+        let line = serde_json::json!({"handled": verified.event_type(), "key": verified.dedup_key().as_str()});
+        println!("{line}");
+    }
+    Ok(claim) // 200, marked `X-Webhook-Duplicate` or `X-Webhook-Stale` when nothing was applied
+}
