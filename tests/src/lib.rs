@@ -51,6 +51,7 @@ pub mod actix_server;
 pub mod logs;
 pub mod matrix;
 pub mod receiver;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod replay;
 
