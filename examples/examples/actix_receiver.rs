@@ -8,7 +8,7 @@
 //! handled event prints one JSON line to stdout, then gets a 200. Deliveries that fail
 //! verification never reach `handle` (401, 413, 400 or 422), nor do redeliveries of a handled
 //! event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis when `RXSCALE_REDIS_URL`
-//! is set, so that several instances share them, and in memory otherwise.
+//! is set (several comma-separated `redis://` node URLs: a Redis Cluster), and in memory otherwise.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use rxscale_webhooks_actix::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};

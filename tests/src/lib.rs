@@ -52,6 +52,7 @@ pub mod logs;
 pub mod matrix;
 pub mod postgres_server;
 pub mod receiver;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod replay;
 
