@@ -53,6 +53,7 @@ pub mod matrix;
 pub mod receiver;
 pub mod redis_server;
 pub mod replay;
+pub mod rxscale_api_standin;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
 #[cfg(doctest)]
@@ -75,4 +76,6 @@ pub mod guides {
     pub struct TestingYourHandler;
     #[doc = include_str!("../../docs/actix.md")]
     pub struct Actix;
+    #[doc = include_str!("../../docs/subscriptions.md")]
+    pub struct Subscriptions;
 }
