@@ -55,6 +55,7 @@ pub mod receiver;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod replay;
+pub mod rxscale_api_standin;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
 #[cfg(doctest)]
@@ -79,4 +80,6 @@ pub mod guides {
     pub struct Actix;
     #[doc = include_str!("../../docs/exactly-once.md")]
     pub struct ExactlyOnce;
+    #[doc = include_str!("../../docs/subscriptions.md")]
+    pub struct Subscriptions;
 }
