@@ -13,9 +13,17 @@
 use axum::{Router, http::StatusCode, routing::post};
 use rxscale_webhooks_axum::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
 use rxscale_webhooks_redis::RedisStore;
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() {
+    // Logs go to stderr; stdout carries one line per handled event. RUST_LOG overrides the
+    // default, which shows every rejected delivery and the start-up warnings.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     if let Err(error) = run().await {
         eprintln!("axum_receiver: {error}");
         std::process::exit(1);
