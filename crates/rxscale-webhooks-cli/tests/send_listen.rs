@@ -665,7 +665,7 @@ fn send_explains_what_a_rejection_means() {
         .find(|line| line.trim_start().starts_with("hint: "));
     let hint = hint.unwrap_or_else(|| panic!("no hint: {out}"));
     assert!(
-        hint.contains(&format!("signed with ({signed_with})"))
+        hint.contains(&format!("signed with {signed_with}, which is not a secret"))
             && hint.contains("fingerprints the receiver logs"),
         "{hint}"
     );

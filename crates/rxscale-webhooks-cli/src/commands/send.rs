@@ -120,6 +120,7 @@ pub(crate) fn run(args: SendArgs) -> Result<(), Failure> {
         source,
         signer,
         tamper: args.tamper,
+        wrong_secret: args.wrong_secret,
     };
     let first = plan.delivery()?;
     // One delivery for all, unless each --event delivery is a new event.
@@ -171,6 +172,8 @@ struct Plan {
     /// `None`: unsigned.
     signer: Option<SigningSecret>,
     tamper: bool,
+    /// `signer` is a random secret, on purpose.
+    wrong_secret: bool,
 }
 
 impl Plan {
@@ -370,12 +373,15 @@ fn hint(target: &Target, delivery: &Delivery, status: StatusCode, code: &str) ->
         (401, "signature_mismatch") if plan.tamper => {
             broken_on_purpose("the body was changed after signing (--tamper)")
         }
+        (401, "signature_mismatch") if plan.wrong_secret => {
+            broken_on_purpose("the delivery was signed with a random secret (--wrong-secret)")
+        }
         (401, "signature_mismatch") => match plan.fingerprint() {
             Some(fingerprint) => format!(
-                "the receiver's secret is not the one this delivery was signed with \
-                 ({fingerprint}): compare {fingerprint} with the fingerprints the receiver \
-                 logs for its configured secrets (fp_...); if they are equal, the receiver \
-                 does not verify the raw body bytes as received"
+                "this delivery was signed with {fingerprint}, which is not a secret the receiver \
+                 has: compare it with the fingerprints the receiver logs for its configured \
+                 secrets (fp_...); if one is equal, the receiver does not verify the raw body \
+                 bytes as received"
             ),
             _ => "the receiver's secret did not match the signature".to_owned(),
         },
