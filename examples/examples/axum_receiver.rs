@@ -9,6 +9,9 @@
 //! verification never reach `handle` (401, 413, 400 or 422), nor do redeliveries of a handled
 //! event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis when `RXSCALE_REDIS_URL`
 //! is set, so that several instances share them, and in memory otherwise.
+//!
+//! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
+//! shows there with its reason.
 
 use axum::{Router, http::StatusCode, routing::post};
 use rxscale_webhooks_axum::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
