@@ -8,14 +8,26 @@
 //! handled event prints one JSON line to stdout, then gets a 200. Deliveries that fail
 //! verification never reach `handle` (401, 413, 400 or 422), nor do redeliveries of a handled
 //! event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis when `RXSCALE_REDIS_URL`
-//! is set (several comma-separated `redis://` node URLs: a Redis Cluster), and in memory otherwise.
+//! is set (several comma-separated `redis://` node URLs: a Redis Cluster), so that several
+//! instances share them, and in memory otherwise.
+//!
+//! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
+//! shows there with its reason.
 
 use axum::{Router, http::StatusCode, routing::post};
 use rxscale_webhooks_axum::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
 use rxscale_webhooks_redis::RedisStore;
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() {
+    // Logs go to stderr; stdout carries one line per handled event. RUST_LOG overrides the
+    // default, which shows every rejected delivery and the start-up warnings.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     if let Err(error) = run().await {
         eprintln!("axum_receiver: {error}");
         std::process::exit(1);

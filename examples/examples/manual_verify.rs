@@ -9,8 +9,13 @@
 
 use rxscale_webhooks::testing::fixture_at;
 use rxscale_webhooks::{Event, EventType, OffsetDateTime, SigningSecret, Verifier, sign};
+use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // RUST_LOG overrides the default, which shows the rejection below and start-up warnings.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
     // In production: SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?
     let secret = SigningSecret::new("whsec_demo_only_not_a_real_secret");
     let verifier = Verifier::builder().secret(secret.clone()).build()?;

@@ -49,8 +49,12 @@ fn send_to_listen_every_kind_of_delivery() {
         assert!(line.contains("key pharmacy_order_created:"), "{line}");
         let summary = listen.next_line();
         assert!(
-            summary.contains("pharmacy order po-abc123 #1001: status init"),
+            summary.contains("pharmacy order po-") && summary.contains(" #1001: status init"),
             "{summary}"
+        );
+        assert!(
+            !summary.contains("po-abc123"),
+            "each delivery is a new event: {summary}"
         );
     }
 
@@ -474,4 +478,221 @@ fn send_flags_answers_slower_than_rxscale_waits() {
                 .and(predicate::str::contains("slower than RxScale's 5 s limit")),
         );
     slow.join().unwrap();
+}
+
+/// A receiver as the guides build it: the axum layer with an in-memory replay guard, on a free
+/// loopback port, recording the dedup key of every event its handler runs for.
+struct GuardedReceiver {
+    url: String,
+    handled: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GuardedReceiver {
+    fn start(secret: &str, max_body_bytes: usize) -> Self {
+        use axum::{Router, extract::State, http::StatusCode, routing::post};
+        use rxscale_webhooks_axum::{
+            ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer,
+        };
+        type Handled = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+        #[derive(Clone)]
+        struct AppState {
+            verifier: Verifier,
+            handled: Handled,
+        }
+        impl axum::extract::FromRef<AppState> for Verifier {
+            fn from_ref(state: &AppState) -> Verifier {
+                state.verifier.clone()
+            }
+        }
+        async fn handle(State(state): State<AppState>, event: VerifiedEvent) -> StatusCode {
+            state
+                .handled
+                .lock()
+                .unwrap()
+                .push(event.dedup_key().as_str().to_owned());
+            StatusCode::OK
+        }
+
+        let verifier = Verifier::builder()
+            .secret(SigningSecret::new(secret))
+            .max_body_bytes(max_body_bytes)
+            .build()
+            .unwrap();
+        let handled = Handled::default();
+        let state = AppState {
+            verifier: verifier.clone(),
+            handled: handled.clone(),
+        };
+        let layer = VerifyLayer::new(verifier).replay_guard(ReplayGuard::in_memory());
+        let app = Router::new()
+            .route("/webhooks/rxscale", post(handle).route_layer(layer))
+            .with_state(state);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/webhooks/rxscale", listener.local_addr().unwrap());
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stop.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        GuardedReceiver {
+            url,
+            handled,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    fn handled(&self) -> Vec<String> {
+        self.handled.lock().unwrap().clone()
+    }
+}
+
+impl Drop for GuardedReceiver {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The timestamp part of a dedup key `event_type:timestamp:uid`.
+fn key_second(key: &str) -> &str {
+    key.split(':').nth(1).unwrap()
+}
+
+#[test]
+fn two_sends_in_the_same_second_are_both_handled() {
+    let receiver = GuardedReceiver::start(SECRET, 2 * 1024 * 1024);
+    // Two runs at once, so that both events are dated the same second (tried again if the clock
+    // ticked between them).
+    for attempt in 1..=5 {
+        let before = receiver.handled().len();
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let url = receiver.url.clone();
+                std::thread::spawn(move || send(&url, &["--event", "pharmacy_order_created"]))
+            })
+            .collect();
+        for run in runs {
+            let (code, out) = run.join().unwrap();
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("#1 200 OK"), "{out}");
+            assert!(!out.contains("duplicate"), "{out}");
+        }
+        let handled = receiver.handled();
+        let new = &handled[before..];
+        assert_eq!(new.len(), 2, "both events reach the handler: {new:?}");
+        assert_ne!(new[0], new[1], "each run is an event of its own");
+        for key in new {
+            assert!(key.starts_with("pharmacy_order_created:"), "{key}");
+            assert!(!key.ends_with(":po-abc123"), "a fresh uid: {key}");
+        }
+        if key_second(&new[0]) == key_second(&new[1]) {
+            return;
+        }
+        assert!(attempt < 5, "never two runs within one second: {handled:?}");
+    }
+}
+
+#[test]
+fn send_times_makes_new_events_and_repeat_makes_retries() {
+    let receiver = GuardedReceiver::start(SECRET, 2 * 1024 * 1024);
+    let (code, out) = send(
+        &receiver.url,
+        &["--event", "pharmacy_sku_stock_updated", "--times", "3"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches(" 200 OK in ").count(), 3, "{out}");
+    assert!(!out.contains("duplicate"), "{out}");
+    let handled = receiver.handled();
+    assert_eq!(handled.len(), 3, "{handled:?}");
+    assert!(handled[0] != handled[1] && handled[1] != handled[2] && handled[0] != handled[2]);
+
+    let (code, out) = send(
+        &receiver.url,
+        &[
+            "--event",
+            "pharmacy_sku_stock_updated",
+            "--times",
+            "3",
+            "--repeat",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches(r#"{"status":"duplicate"}"#).count(), 2, "{out}");
+    assert_eq!(
+        out.matches("hint: the receiver had already handled this event")
+            .count(),
+        1,
+        "one hint per kind of answer: {out}"
+    );
+    assert_eq!(
+        receiver.handled().len(),
+        4,
+        "a retried event is handled once"
+    );
+}
+
+#[test]
+fn send_explains_what_a_rejection_means() {
+    let signed_with = rxscale_webhooks::SigningSecret::new(SECRET)
+        .fingerprint()
+        .to_string();
+    let other = GuardedReceiver::start("whsec_another_receivers_secret", 2 * 1024 * 1024);
+    let (code, out) = send(&other.url, &["--event", "pharmacy_order_updated"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(r#"401 Unauthorized in"#), "{out}");
+    let hint = out
+        .lines()
+        .find(|line| line.trim_start().starts_with("hint: "));
+    let hint = hint.unwrap_or_else(|| panic!("no hint: {out}"));
+    assert!(
+        hint.contains(&format!("signed with {signed_with}, which is not a secret"))
+            && hint.contains("fingerprints the receiver logs"),
+        "{hint}"
+    );
+    assert!(!out.contains(SECRET), "{out}");
+
+    let receiver = GuardedReceiver::start(SECRET, 600);
+    let (code, out) = send(
+        &receiver.url,
+        &["--event", "appointment_reminder_due", "--stale", "400000"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("hint: the event was dated 400000s ago, older than the receiver's window"),
+        "{out}"
+    );
+    let (code, out) = send(&receiver.url, &["--event", "pharmacy_order_created"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("413 Payload Too Large"), "{out}");
+    assert!(out.contains("is larger than the receiver's limit"), "{out}");
+    let (code, out) = send(
+        &receiver.url,
+        &["--event", "appointment_reminder_due", "--tamper"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("hint: expected: the body was changed after signing (--tamper)"),
+        "{out}"
+    );
+    assert!(receiver.handled().is_empty());
 }
