@@ -489,7 +489,7 @@ mod tests {
 
     #[test]
     fn every_example_gets_a_fresh_uid_of_its_own() {
-        for event_type in EventType::ALL {
+        for &event_type in EventType::ALL {
             let body = fixture_at(event_type, 1_700_000_000);
             let fresh = with_fresh_uid(&body, "0123456789abcdef");
             let value: serde_json::Value = serde_json::from_str(&fresh).unwrap();
