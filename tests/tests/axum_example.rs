@@ -96,6 +96,9 @@ async fn start_with(
         .unwrap_or_else(|| panic!("unexpected banner: {banner}"))
         .parse()
         .unwrap();
+    // The example logs every rejection to stderr: keep reading it, so that its writes never meet
+    // a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
     assert!(
         addr.ip().is_loopback(),
         "binds 127.0.0.1 unless HOST is set"

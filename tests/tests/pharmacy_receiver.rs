@@ -173,6 +173,9 @@ impl Receiver {
             .unwrap_or_else(|| panic!("unexpected banner: {banner}"))
             .parse()
             .unwrap();
+        // The receiver logs rejections to stderr: keep reading it, so that its writes never meet
+        // a closed pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
         let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         Receiver {
             child,
