@@ -335,7 +335,7 @@ impl Client {
         Ok(list.into_vec())
     }
 
-    /// Registers a subscription. The response's `signing_secret` becomes a [`SigningSecret`] at
+    /// Registers a subscription. The response's `signing_secret` becomes a [`SigningSecret`](rxscale_webhooks::SigningSecret) at
     /// once. Never retried: a retry after a lost response would create a second subscription.
     ///
     /// # Errors

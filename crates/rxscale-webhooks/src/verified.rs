@@ -13,7 +13,7 @@ use crate::secret::Fingerprint;
 /// An authenticated, fresh, decoded delivery.
 ///
 /// It holds the decoded event, not the body, so it is cheap to keep and to put in request
-/// extensions. `T` is [`Event`] unless you chose your own type with [`Verifier::verify_as`].
+/// extensions. `T` is [`Event`] unless you chose your own type with [`Verifier::verify_as`](crate::Verifier::verify_as).
 ///
 /// Its `Debug` prints the event type, dedup key, timestamp and fingerprint, never the payload:
 /// the payload carries patients' personal data. Print fields of [`event`](Verified::event)
@@ -56,7 +56,7 @@ impl<T> Verified<T> {
         })
     }
 
-    /// The decoded event (or your own data type, with [`Verifier::verify_as`]).
+    /// The decoded event (or your own data type, with [`Verifier::verify_as`](crate::Verifier::verify_as)).
     pub fn event(&self) -> &T {
         &self.event
     }
