@@ -83,3 +83,26 @@ pub mod guides {
     #[doc = include_str!("../../docs/subscriptions.md")]
     pub struct Subscriptions;
 }
+
+/// Builds an example of the `examples` package with the cargo that runs these tests and returns
+/// its executable, so that the tests spawn exactly what `cargo run --example NAME` would.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    use std::process::{Command, Stdio};
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(cargo)
+        .current_dir(&workspace)
+        .args(["build", "--quiet", "-p", "examples", "--example", name])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "building {name} failed");
+    String::from_utf8(output.stdout)
+        .expect("cargo prints UTF-8")
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("cargo reports the example's executable")
+}

@@ -17,31 +17,10 @@ use rxscale_webhooks::{EventType, OffsetDateTime, Verified, Verifier, sign};
 use rxscale_webhooks_tests::matrix::{Observation, Target, case_names, observe_matrix};
 use rxscale_webhooks_tests::receiver;
 use rxscale_webhooks_tests::redis_server::RedisServer;
-use rxscale_webhooks_tests::{TEST_SECRET, test_secret};
+use rxscale_webhooks_tests::{TEST_SECRET, example_binary, test_secret};
 
 const LINE_TIMEOUT: Duration = Duration::from_secs(20);
 const PATH: &str = "/webhooks/rxscale";
-
-/// Builds an example with the cargo that runs these tests and returns its executable.
-fn example_binary(name: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(cargo)
-        .current_dir(&workspace)
-        .args(["build", "--quiet", "-p", "examples", "--example", name])
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(output.status.success(), "building {name} failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == name)
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the example's executable")
-}
 
 fn command(binary: &PathBuf) -> Command {
     let mut command = Command::new(binary);

@@ -10,40 +10,13 @@ use std::time::Duration;
 use rxscale_webhooks::testing::fixture_at;
 use rxscale_webhooks::{EventType, OffsetDateTime, Verifier, sign};
 use rxscale_webhooks_tests::redis_server::RedisServer;
-use rxscale_webhooks_tests::{TEST_SECRET, test_secret};
+use rxscale_webhooks_tests::{TEST_SECRET, example_binary, test_secret};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 const LINE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Builds the example with the cargo that runs these tests and returns its executable.
-fn example_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = std::process::Command::new(cargo)
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "examples",
-            "--example",
-            "axum_receiver",
-            "--message-format=json-render-diagnostics",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(output.status.success(), "building the example failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "axum_receiver")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the example's executable")
-}
-
 fn command(binary: &PathBuf) -> Command {
     let mut command = Command::new(binary);
     command
@@ -140,7 +113,7 @@ fn expected_line(body: &str) -> String {
 
 #[tokio::test]
 async fn axum_receiver_behaves_as_documented() {
-    let binary = example_binary();
+    let binary = example_binary("axum_receiver");
 
     // Without the secret: one line naming the variable, and a failing exit.
     let output = command(&binary).output().await.unwrap();
@@ -191,7 +164,7 @@ async fn axum_receiver_behaves_as_documented() {
 
 #[tokio::test]
 async fn axum_receiver_shares_its_claims_through_redis() {
-    let binary = example_binary();
+    let binary = example_binary("axum_receiver");
 
     // An unreachable Redis: one line naming the variable, and a failing exit.
     let closed_port = rxscale_webhooks_tests::redis_server::free_port();

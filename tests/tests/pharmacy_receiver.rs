@@ -10,39 +10,12 @@ use std::time::{Duration, Instant};
 
 use rxscale_webhooks::{OffsetDateTime, sign};
 use rxscale_webhooks_tests::postgres_server::PostgresServer;
-use rxscale_webhooks_tests::{TEST_SECRET, test_secret};
+use rxscale_webhooks_tests::{TEST_SECRET, example_binary, test_secret};
 use sqlx::Connection as _;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 const LINE_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn example_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = std::process::Command::new(cargo)
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "examples",
-            "--example",
-            "pharmacy_receiver",
-            "--message-format=json-render-diagnostics",
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(output.status.success(), "building the example failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "pharmacy_receiver")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the example's executable")
-}
 
 /// The database under test: a Postgres server of its own, or a SQLite file.
 enum Db {
@@ -258,7 +231,7 @@ fn stock_event(timestamp: i64, uid: &str, stock: i64) -> String {
 /// 30 distinct events (orders, stock levels and an unknown type), each delivered 3 times at
 /// once: 30 effects, one per key.
 async fn thirty_events_three_copies_each(db: &Db) {
-    let binary = example_binary();
+    let binary = example_binary("pharmacy_receiver");
     let mut receiver = Receiver::start(&binary, db, 0).await;
     let ts = now() - 60;
     let bodies: Vec<String> = (0..30)
@@ -301,7 +274,7 @@ async fn thirty_events_three_copies_each(db: &Db) {
 /// `shipped` (updated_at 200), then `init` (updated_at 100): the order stays shipped, the old
 /// event is answered stale and logs no effect.
 async fn out_of_order(db: &Db) {
-    let binary = example_binary();
+    let binary = example_binary("pharmacy_receiver");
     let mut receiver = Receiver::start(&binary, db, 0).await;
     let ts = now();
     let shipped = order_event(ts - 5, "po-ooo", "shipped", 200);
@@ -343,7 +316,7 @@ async fn out_of_order(db: &Db) {
 
 /// SIGKILL while the effects are written but not committed, restart, redeliver: applied once.
 async fn killed_mid_transaction(db: &Db) {
-    let binary = example_binary();
+    let binary = example_binary("pharmacy_receiver");
     let receiver = Receiver::start(&binary, db, 60_000).await;
     let body = order_event(now() - 5, "po-crash", "init", 100);
     let addr = receiver.addr;
@@ -415,7 +388,7 @@ async fn sqlite_killed_mid_transaction_applies_once() {
 #[tokio::test]
 async fn sqlite_hundred_concurrent_deliveries_get_no_503() {
     let db = Db::sqlite("hundred");
-    let binary = example_binary();
+    let binary = example_binary("pharmacy_receiver");
     let receiver = Receiver::start(&binary, &db, 0).await;
     let ts = now() - 30;
     let tasks: Vec<_> = (0..100)
@@ -436,7 +409,7 @@ async fn sqlite_hundred_concurrent_deliveries_get_no_503() {
 #[tokio::test]
 async fn postgres_two_instances_fifty_copies_one_effect() {
     let db = Db::postgres();
-    let binary = example_binary();
+    let binary = example_binary("pharmacy_receiver");
     let first = Receiver::start(&binary, &db, 0).await;
     let second = Receiver::start(&binary, &db, 0).await;
     let body = order_event(now() - 5, "po-twice", "init", 100);
@@ -466,7 +439,7 @@ async fn postgres_two_instances_fifty_copies_one_effect() {
 #[tokio::test]
 async fn postgres_stopped_is_503_and_recovers() {
     let mut db = Db::postgres();
-    let binary = example_binary();
+    let binary = example_binary("pharmacy_receiver");
     let mut receiver = Receiver::start(&binary, &db, 0).await;
     let ts = now() - 5;
     let before = order_event(ts, "po-up", "init", 100);
