@@ -62,19 +62,8 @@ impl RedisCluster {
             dir,
         };
         for _ in 0..6 {
-            let port = free_port();
-            let child = cluster.spawn_node(port);
-            cluster.nodes.push(Node {
-                port,
-                child: Some(child),
-            });
-        }
-        for node in &cluster.nodes {
-            wait_for(
-                Duration::from_secs(10),
-                "a cluster node answers PING",
-                || cli(node.port, &["PING"]).is_some_and(|out| out.trim() == "PONG"),
-            );
+            let node = cluster.spawn_ready_node();
+            cluster.nodes.push(node);
         }
         let addresses: Vec<String> = cluster
             .nodes
@@ -98,6 +87,52 @@ impl RedisCluster {
         cluster
     }
 
+    /// Starts one node on fresh ports and waits until it answers PING. A port that was free a
+    /// moment ago may have been taken by a parallel test since: redis-server then exits at once,
+    /// and the node is started again on other ports, up to five times.
+    fn spawn_ready_node(&self) -> Node {
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            let port = free_port();
+            let mut child = self.spawn_node(port);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if cli(port, &["PING"]).is_some_and(|out| out.trim() == "PONG") {
+                    return Node {
+                        port,
+                        child: Some(child),
+                    };
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!(
+                        "redis-server on port {port} exited ({status}) on attempt {attempt} of \
+                         {ATTEMPTS}: {}",
+                        self.node_log_tail(port)
+                    );
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "timed out after 30s waiting until the cluster node on port {port} \
+                         answers PING: {}",
+                        self.node_log_tail(port)
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("no cluster node could start in {ATTEMPTS} attempts: ports kept being taken");
+    }
+
+    fn node_log_tail(&self, port: u16) -> String {
+        let log = std::fs::read_to_string(self.dir.join(port.to_string()).join("redis.log"))
+            .unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
     fn spawn_node(&self, port: u16) -> Child {
         // The cluster bus gets a free port of its own rather than the default port + 10000,
         // which may be taken (or above 65535).
@@ -116,6 +151,7 @@ impl RedisCluster {
             ])
             .args(["--cluster-config-file", "nodes.conf"])
             .args(["--dir", &node_dir.display().to_string()])
+            .args(["--logfile", &node_dir.join("redis.log").display().to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
