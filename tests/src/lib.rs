@@ -86,13 +86,17 @@ pub mod guides {
 
 /// Builds an example of the `examples` package with the cargo that runs these tests and returns
 /// its executable, so that the tests spawn exactly what `cargo run --example NAME` would.
+///
+/// It builds with the features `cargo test --workspace --all-features` resolves (`--workspace
+/// --all-features`), so the example and its dependencies are the ones that test build already
+/// compiled: nothing is built twice with a second feature set.
 pub fn example_binary(name: &str) -> std::path::PathBuf {
     use std::process::{Command, Stdio};
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["build", "--quiet", "-p", "examples", "--example", name])
+        .args(["build", "--quiet", "--workspace", "--all-features", "--example", name])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
