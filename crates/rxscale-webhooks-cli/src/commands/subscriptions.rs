@@ -238,6 +238,11 @@ impl ApiArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("secret_destination")
+        .required(true)
+        .args(["secret_out", "print_secret"])
+))]
 struct RegisterArgs {
     /// The HTTPS URL RxScale delivers to.
     #[arg(long, value_name = "URL")]
@@ -248,11 +253,11 @@ struct RegisterArgs {
     event: String,
 
     /// Write the signing secret to this new file, created with mode 0600 (never overwritten).
-    #[arg(long, value_name = "PATH", required_unless_present = "print_secret")]
+    #[arg(long, value_name = "PATH")]
     secret_out: Option<PathBuf>,
 
     /// Print the signing secret on standard output instead of writing a file.
-    #[arg(long, conflicts_with = "secret_out")]
+    #[arg(long)]
     print_secret: bool,
 
     /// Management API only: the payload schema version [RxScale's default: "1"].
