@@ -387,13 +387,12 @@ fn register(api: &ApiArgs, args: &RegisterArgs) -> Result<(), Failure> {
     let (subscription, secret) = registration.into_parts();
     let fingerprint = secret.fingerprint();
     let stored = match destination {
-        SecretDestination::File(file) => Some(file.write(&secret).map_err(|failure| {
+        SecretDestination::File(file) => Some(file.write(&secret).inspect_err(|_| {
             eprintln!(
                 "error: subscription {} exists, but its secret could not be stored; remove it \
                  with `rxscale-webhooks subscriptions remove {}` and register again",
                 subscription.uid, subscription.uid
             );
-            failure
         })?),
         SecretDestination::Print => None,
     };
