@@ -592,6 +592,21 @@ fn refusals_before_any_request_http_target_existing_file_missing_key() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A group-wide key's pharmacy_uid goes along as a query parameter.
+    run(
+        &standin,
+        &dir,
+        Some(PHARMACY_KEY),
+        &["list", "--pharmacy-uid", "ph-xyz"],
+    )
+    .assert_code(0);
+    let request = standin.requests().pop().unwrap();
+    assert_eq!(
+        (request.path.as_str(), request.query.as_deref()),
+        (PHARMACY_PATH_V3, Some("pharmacy_uid=ph-xyz"))
+    );
+    // --dev and --base-url exclude each other.
+    run(&standin, &dir, Some(PHARMACY_KEY), &["list", "--dev"]).assert_code(2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
