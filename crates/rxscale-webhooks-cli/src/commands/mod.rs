@@ -5,6 +5,7 @@ pub(crate) mod example;
 pub(crate) mod listen;
 pub(crate) mod send;
 pub(crate) mod sign;
+pub(crate) mod subscriptions;
 pub(crate) mod verify;
 
 use rxscale_webhooks::EventType;
