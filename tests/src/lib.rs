@@ -84,19 +84,61 @@ pub mod guides {
     pub struct Subscriptions;
 }
 
-/// Builds an example of the `examples` package with the cargo that runs these tests and returns
-/// its executable, so that the tests spawn exactly what `cargo run --example NAME` would.
+/// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the
+/// variables cargo sets for the test itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `OUT_DIR`, ...).
+/// Build scripts that watch one of them (ring's does) would otherwise see a change and rebuild,
+/// and the next test build would see it change back and rebuild again.
+pub fn cargo_command() -> std::process::Command {
+    const SET_BY_CARGO_FOR_TESTS: &[&str] = &[
+        "CARGO_MANIFEST_",
+        "CARGO_PKG_",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_BIN_",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if SET_BY_CARGO_FOR_TESTS
+            .iter()
+            .any(|prefix| text.starts_with(prefix))
+        {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Builds `--example NAME` or `--bin NAME` (`kind`) with [`cargo_command`] and returns its
+/// executable, so that the tests spawn exactly what `cargo run` would build.
 ///
 /// It builds with the features `cargo test --workspace --all-features` resolves (`--workspace
-/// --all-features`), so the example and its dependencies are the ones that test build already
+/// --all-features`), so the target and its dependencies are the ones that test build already
 /// compiled: nothing is built twice with a second feature set.
-pub fn example_binary(name: &str) -> std::path::PathBuf {
-    use std::process::{Command, Stdio};
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(cargo)
-        .current_dir(&workspace)
-        .args(["build", "--quiet", "--workspace", "--all-features", "--example", name])
+pub fn workspace_executable(kind: &str, name: &str) -> std::path::PathBuf {
+    use std::process::Stdio;
+    let output = cargo_command()
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--all-features",
+            kind,
+            name,
+        ])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
@@ -108,5 +150,10 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|message| message["target"]["name"] == name)
         .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
-        .expect("cargo reports the example's executable")
+        .expect("cargo reports the executable")
+}
+
+/// An example of the `examples` package, built by [`workspace_executable`].
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    workspace_executable("--example", name)
 }

@@ -19,53 +19,10 @@ use serde_json::Value;
 
 const TARGET: &str = "https://receiver.example/webhooks/rxscale";
 
-/// Builds the `rxscale-webhooks` binary with the cargo that runs these tests, once, into the
-/// same target directory, and returns its path.
+/// The `rxscale-webhooks` binary, built once per test process.
 fn cli_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut build = Command::new(cargo);
-        // Without the variables cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_*, …):
-        // build scripts that watch them (ring's does) would see a change and rebuild the TLS
-        // stack on every run, twice, since the next test build would see it change back.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let set_by_cargo_for_tests = [
-                "CARGO_MANIFEST_",
-                "CARGO_PKG_",
-                "CARGO_CRATE_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_BIN_",
-                "CARGO_RUSTC_CURRENT_DIR",
-                "OUT_DIR",
-            ]
-            .iter()
-            .any(|prefix| name.starts_with(prefix));
-            if set_by_cargo_for_tests {
-                build.env_remove(name.as_ref());
-            }
-        }
-        let status = build
-            .current_dir(&workspace)
-            .args(["build", "--quiet", "-p", "rxscale-webhooks-cli"])
-            .args(["--bin", "rxscale-webhooks"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building rxscale-webhooks failed");
-        // This test runs from <target>/debug/deps/; the binary is in <target>/debug/.
-        let profile_dir = std::env::current_exe()
-            .unwrap()
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test executable lives in <target>/<profile>/deps")
-            .to_owned();
-        let binary = profile_dir.join(format!("rxscale-webhooks{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.is_file(), "cargo built no {}", binary.display());
-        binary
-    })
+    BINARY.get_or_init(|| rxscale_webhooks_tests::workspace_executable("--bin", "rxscale-webhooks"))
 }
 
 /// One API as the CLI selects it, with the stand-in's read-write and read-only keys.

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use rxscale_webhooks::SigningSecret;
 use rxscale_webhooks::testing::{Delivery, TestDelivery};
+use rxscale_webhooks_tests::workspace_root;
 
 /// The placeholder the guides use for the reader's checkout.
 const CHECKOUT_PLACEHOLDER: &str = "/path/to/rxscale-webhooks";
@@ -32,13 +33,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     BUILDS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the workspace")
-        .to_path_buf()
 }
 
 fn guide(name: &str) -> String {
@@ -106,7 +100,7 @@ fn with_checkout(text: &str) -> String {
 }
 
 fn cargo() -> Command {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = rxscale_webhooks_tests::cargo_command();
     command
         .env("CARGO_TARGET_DIR", target_dir())
         .env_remove("RUST_LOG");
