@@ -12,26 +12,9 @@ use rxscale_webhooks_actix::{
     EventType, OffsetDateTime, SigningSecret, VerifiedEvent, VerifyWebhook, sign,
 };
 use rxscale_webhooks_tests::actix_server::serve;
+use rxscale_webhooks_tests::client::post_to;
 use rxscale_webhooks_tests::logs::capture_globally;
 use rxscale_webhooks_tests::{OTHER_SECRET, TEST_SECRET, test_secret, test_verifier};
-
-async fn post_to(
-    addr: SocketAddr,
-    path: &str,
-    body: &[u8],
-    headers: &[(&str, &str)],
-) -> (u16, String) {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{addr}{path}"))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
 
 // actix-web runs handlers on its own worker threads, so the subscriber is global; this file
 // holds a single test so that nothing else writes to it.

@@ -10,34 +10,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use rxscale_webhooks_axum::testing::fixture_at;
 use rxscale_webhooks_axum::{EventType, SigningSecret, VerifiedEvent, VerifyLayer, sign};
+use rxscale_webhooks_tests::axum_server::serve;
+use rxscale_webhooks_tests::client::post_to;
 use rxscale_webhooks_tests::logs::Captured;
 use rxscale_webhooks_tests::{OTHER_SECRET, TEST_SECRET, test_secret, test_verifier};
 use tracing_subscriber::fmt::format::FmtSpan;
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-async fn post_to(
-    addr: SocketAddr,
-    path: &str,
-    body: &[u8],
-    headers: &[(&str, &str)],
-) -> (u16, String) {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{addr}{path}"))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
 
 // Single-threaded, so that the server's tasks run where the capturing subscriber is installed.
 #[tokio::test(flavor = "current_thread")]
