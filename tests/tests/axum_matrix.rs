@@ -2,7 +2,6 @@
 //! both must pass it, and both must see exactly the same thing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
