@@ -60,6 +60,37 @@ pub struct Observation {
     pub still_serving: bool,
 }
 
+/// Panics with every case on which two ways into the SDK (say a layer and an extractor) gave
+/// different observations, each under its name.
+pub fn assert_agree(
+    (left_name, left): (&str, &[Observation]),
+    (right_name, right): (&str, &[Observation]),
+) {
+    assert_eq!(
+        left.len(),
+        right.len(),
+        "{left_name} and {right_name} ran different cases"
+    );
+    let width = left_name.len().max(right_name.len()) + 1;
+    let disagreements: Vec<_> = left
+        .iter()
+        .zip(right)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| {
+            format!(
+                "  {:width$} {a:?}\n  {:width$} {b:?}",
+                format!("{left_name}:"),
+                format!("{right_name}:")
+            )
+        })
+        .collect();
+    assert!(
+        disagreements.is_empty(),
+        "the {left_name} and the {right_name} disagree:\n{}",
+        disagreements.join("\n")
+    );
+}
+
 /// How long a client waits for a response before it gives up.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the truncated-body case waits to show that the server is (rightly) still waiting.

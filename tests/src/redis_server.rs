@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,19 @@ impl RedisServer {
         ));
         std::fs::create_dir_all(&dir).expect("create the redis data directory");
         RedisServer::start_with(Some(dir))
+    }
+
+    /// Like [`start_persistent`](Self::start_persistent), with the AOF in `dir` (created if
+    /// missing, removed on drop): for the soak, which keeps its Redis next to its logs.
+    ///
+    /// A Redis that restarts empty forgets every completed key and reopens replay for all of
+    /// them; a deployment that relies on the replay guard keeps what Redis acknowledged, so a
+    /// crash test should too. `appendfsync always` makes every reply follow its write to the AOF:
+    /// with `everysec`, Redis may postpone the write by up to 2 s while a background fsync is
+    /// slow, and still reply (an early soak run saw an acknowledged claim vanish after a SIGKILL).
+    pub fn start_persistent_in(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("create the redis data directory");
+        RedisServer::start_with(Some(dir.to_owned()))
     }
 
     fn start_with(data_dir: Option<PathBuf>) -> Self {
@@ -113,7 +126,8 @@ impl RedisServer {
             .spawn()
             .expect("failed to spawn redis-server");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // A persistent server replays its AOF before it answers PING (`-LOADING` until then).
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if ping(self.addr()) {
                 return;
@@ -125,6 +139,22 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The number of keys (`DBSIZE` over a raw connection), or `None` when the server does not
+    /// answer.
+    pub fn dbsize(&self) -> Option<u64> {
+        let mut stream = TcpStream::connect_timeout(&self.addr(), Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(b"DBSIZE\r\n").ok()?;
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).ok()?;
+        std::str::from_utf8(&buf[..n])
+            .ok()?
+            .trim()
+            .strip_prefix(':')?
+            .parse()
+            .ok()
     }
 
     /// Runs one command over a raw connection and returns the raw RESP reply, for assertions

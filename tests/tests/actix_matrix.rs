@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use actix_web::{App, HttpResponse, web};
 use rxscale_webhooks_actix::{Verified, VerifiedEvent, VerifyWebhook};
 use rxscale_webhooks_tests::actix_server::serve;
-use rxscale_webhooks_tests::matrix::{Target, observe_matrix, run_matrix};
+use rxscale_webhooks_tests::matrix::{Target, assert_agree, observe_matrix, run_matrix};
 use rxscale_webhooks_tests::test_verifier;
 
 const PATH: &str = "/webhooks/rxscale";
@@ -96,16 +96,5 @@ async fn extractor_and_middleware_agree_on_every_case() {
     let (extractor, middleware) = (extractor_target(), middleware_target());
     let (by_extractor, by_middleware) =
         tokio::join!(observe_matrix(&extractor), observe_matrix(&middleware));
-    assert_eq!(by_extractor.len(), by_middleware.len());
-    let disagreements: Vec<_> = by_extractor
-        .iter()
-        .zip(&by_middleware)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("  extractor:  {a:?}\n  middleware: {b:?}"))
-        .collect();
-    assert!(
-        disagreements.is_empty(),
-        "the extractor and the middleware disagree:\n{}",
-        disagreements.join("\n")
-    );
+    assert_agree(("extractor", &by_extractor), ("middleware", &by_middleware));
 }

@@ -15,16 +15,10 @@ use rxscale_webhooks_axum::{
     ErrorKind, Event, EventType, SigningSecret, UndecodedEvent, Verified, VerifiedAs,
     VerifiedEvent, Verifier, VerifyLayer, WebhookRejection, sign,
 };
+use rxscale_webhooks_tests::axum_server::serve;
 use rxscale_webhooks_tests::{OTHER_SECRET, TEST_MAX_BODY_BYTES, test_secret, test_verifier};
 
 const PATH: &str = "/webhooks/rxscale";
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 fn now() -> i64 {
     rxscale_webhooks_axum::OffsetDateTime::now_utc().unix_timestamp()

@@ -2,7 +2,6 @@
 //! both must pass it, and both must see exactly the same thing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,7 +11,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Router};
 use rxscale_webhooks_axum::{Verified, VerifiedEvent, Verifier, VerifyLayer};
-use rxscale_webhooks_tests::matrix::{Target, observe_matrix, run_matrix};
+use rxscale_webhooks_tests::axum_server::serve;
+use rxscale_webhooks_tests::matrix::{Target, assert_agree, observe_matrix, run_matrix};
 use rxscale_webhooks_tests::test_verifier;
 
 const PATH: &str = "/webhooks/rxscale";
@@ -27,13 +27,6 @@ impl axum::extract::FromRef<AppState> for Verifier {
     fn from_ref(state: &AppState) -> Verifier {
         state.verifier.clone()
     }
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 /// Behind the layer, on the method router: the handler reads the verified event from the extensions and the body as
@@ -99,16 +92,5 @@ async fn matrix_against_the_extractor() {
 async fn layer_and_extractor_agree_on_every_case() {
     let (layer, extractor) = tokio::join!(layer_target(), extractor_target());
     let (by_layer, by_extractor) = tokio::join!(observe_matrix(&layer), observe_matrix(&extractor));
-    assert_eq!(by_layer.len(), by_extractor.len());
-    let disagreements: Vec<_> = by_layer
-        .iter()
-        .zip(&by_extractor)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("  layer:     {a:?}\n  extractor: {b:?}"))
-        .collect();
-    assert!(
-        disagreements.is_empty(),
-        "the layer and the extractor disagree:\n{}",
-        disagreements.join("\n")
-    );
+    assert_agree(("layer", &by_layer), ("extractor", &by_extractor));
 }

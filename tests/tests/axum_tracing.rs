@@ -3,41 +3,17 @@
 //! signed body, and never a secret or a signature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use rxscale_webhooks_axum::testing::fixture_at;
 use rxscale_webhooks_axum::{EventType, SigningSecret, VerifiedEvent, VerifyLayer, sign};
+use rxscale_webhooks_tests::axum_server::serve;
+use rxscale_webhooks_tests::client::post_to;
 use rxscale_webhooks_tests::logs::Captured;
-use rxscale_webhooks_tests::{OTHER_SECRET, TEST_SECRET, test_secret, test_verifier};
+use rxscale_webhooks_tests::logs::{assert_no_secrets_or_signatures, assert_two_ways_in_logged};
+use rxscale_webhooks_tests::{OTHER_SECRET, test_secret, test_verifier};
 use tracing_subscriber::fmt::format::FmtSpan;
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-async fn post_to(
-    addr: SocketAddr,
-    path: &str,
-    body: &[u8],
-    headers: &[(&str, &str)],
-) -> (u16, String) {
-    let mut request = reqwest::Client::new()
-        .post(format!("http://{addr}{path}"))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
 
 // Single-threaded, so that the server's tasks run where the capturing subscriber is installed.
 #[tokio::test(flavor = "current_thread")]
@@ -101,55 +77,7 @@ async fn spans_rejections_and_header_warnings_are_logged_without_secrets() {
     }
 
     let logs = captured.text();
-    let lines = |needle: &str| logs.lines().filter(|line| line.contains(needle)).count();
+    assert_two_ways_in_logged(&logs, now, 6);
 
-    // One span per delivery, closed with its fields; the fingerprint, never the secret.
-    let fingerprint = test_secret().fingerprint().to_string();
-    let accepted = lines(&format!(
-        "event_type=\"pharmacy_order_created\" dedup_key=\"pharmacy_order_created:{now}:po-abc123\" fingerprint={fingerprint} outcome=\"accepted\""
-    ));
-    // Per way in: the warning inside the accepted span, and the span's close, carry them.
-    assert_eq!(accepted, 4, "accepted spans with all their fields:\n{logs}");
-    assert_eq!(lines(" close "), 6, "one span per delivery:\n{logs}");
-    assert_eq!(lines("outcome=\"signature_mismatch\""), 2, "{logs}");
-    assert_eq!(lines("outcome=\"body_too_large\""), 2, "{logs}");
-    assert!(lines("elapsed=") >= 6, "{logs}");
-
-    // Each rejection logged once, at info, with its kind; a mismatch names the configured
-    // secrets' fingerprints.
-    for kind in ["signature_mismatch", "body_too_large"] {
-        let rejected = logs
-            .lines()
-            .filter(|l| l.contains(" INFO ") && l.contains(&format!("kind=\"{kind}\"")))
-            .count();
-        assert_eq!(rejected, 2, "{kind}:\n{logs}");
-    }
-    assert!(
-        logs.lines()
-            .any(|l| l.contains("kind=\"signature_mismatch\"")
-                && l.contains(&format!("configured=[{fingerprint}]"))),
-        "{logs}"
-    );
-
-    // The disagreeing header, warned once per way in.
-    let warnings = logs
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("X-Webhook-Event disagrees"))
-        .count();
-    assert_eq!(warnings, 2, "{logs}");
-
-    // Nothing secret.
-    for secret in [TEST_SECRET, OTHER_SECRET, &TEST_SECRET[6..]] {
-        assert!(!logs.contains(secret), "a secret was logged:\n{logs}");
-    }
-    for signature in [&good, &wrong, &oversized_sig] {
-        assert!(
-            !logs.contains(signature.as_str()),
-            "a signature was logged:\n{logs}"
-        );
-        assert!(
-            !logs.contains(&signature.to_ascii_uppercase()),
-            "a signature was logged"
-        );
-    }
+    assert_no_secrets_or_signatures(&logs, &[&good, &wrong, &oversized_sig]);
 }

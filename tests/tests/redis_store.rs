@@ -148,6 +148,11 @@ async fn an_outage_is_an_error_and_the_same_store_recovers() {
         err.to_string().contains("replay store unavailable"),
         "{err}"
     );
+    // The redis client's error is kept as the source, behind the core's opaque StoreError.
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the store error keeps its cause: {err:?}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "outage took {:?} to report",
@@ -180,4 +185,17 @@ async fn unreachable_at_start_is_a_connect_error_without_the_password() {
         .await
         .unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
+    // The cause is kept as the source chain, and no link of it holds the password either.
+    let mut chain = vec![err.to_string()];
+    let mut cause = std::error::Error::source(&err);
+    while let Some(error) = cause {
+        chain.push(error.to_string());
+        cause = error.source();
+    }
+    assert!(
+        chain.len() > 1,
+        "the connect error keeps its cause: {chain:?}"
+    );
+    assert!(!chain.concat().contains("hunter2"), "{chain:?}");
+    assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
 }

@@ -1,6 +1,7 @@
 //! [`RedisStoreBuilder`]: which Redis, in which mode, with which timeouts.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Client;
@@ -113,7 +114,7 @@ impl RedisStoreBuilder {
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|err| ConnectError::new(format_args!("cannot reach redis: {err}")))?;
+            .map_err(|err| ConnectError::unreachable("cannot reach redis", err))?;
         Ok(Connection::Single(connection))
     }
 
@@ -155,9 +156,10 @@ impl RedisStoreBuilder {
             .retry_wait_formula(10, 2)
             .build()
             .map_err(|err| invalid_url(&err))?;
-        let connection = client.get_async_connection().await.map_err(|err| {
-            ConnectError::new(format_args!("cannot reach the redis cluster: {err}"))
-        })?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|err| ConnectError::unreachable("cannot reach the redis cluster", err))?;
         Ok(Connection::Cluster(connection))
     }
 }
@@ -168,15 +170,29 @@ fn invalid_url(err: &redis::RedisError) -> ConnectError {
 }
 
 /// The store could not be set up: an invalid URL, or Redis unreachable at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Opaque: when Redis could not be reached, the client's error is the
+/// [`source`](std::error::Error::source), so reporters show the cause; no type of the `redis`
+/// crate is part of this crate's API. An invalid URL keeps only the parser's error kind, since
+/// the parser's message may echo the URL and its password.
+#[derive(Debug, Clone)]
 pub struct ConnectError {
     message: String,
+    source: Option<Arc<redis::RedisError>>,
 }
 
 impl ConnectError {
     fn new(message: impl fmt::Display) -> Self {
         ConnectError {
             message: message.to_string(),
+            source: None,
+        }
+    }
+
+    fn unreachable(message: &'static str, source: redis::RedisError) -> Self {
+        ConnectError {
+            message: message.to_owned(),
+            source: Some(Arc::new(source)),
         }
     }
 }
@@ -187,4 +203,10 @@ impl fmt::Display for ConnectError {
     }
 }
 
-impl std::error::Error for ConnectError {}
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}

@@ -130,9 +130,10 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
-fn store_error(operation: &str, err: &redis::RedisError) -> StoreError {
-    // RedisError's text never includes the connection URL (and thus no password).
-    StoreError::new(format_args!("redis {operation}: {err}"))
+fn store_error(operation: &str, err: redis::RedisError) -> StoreError {
+    // RedisError's text never includes the connection URL (and thus no password). It stays the
+    // source, behind the core's opaque error: no redis type in this crate's API.
+    StoreError::with_source(format_args!("redis {operation} failed"), err)
 }
 
 impl ReplayStore for RedisStore {
@@ -153,7 +154,7 @@ impl ReplayStore for RedisStore {
                 .connection
                 .invoke(&invocation)
                 .await
-                .map_err(|err| store_error("claim", &err))?;
+                .map_err(|err| store_error("claim", err))?;
             match code {
                 1 => Ok(ClaimOutcome::Fresh),
                 2 => Ok(ClaimOutcome::Duplicate),
@@ -182,7 +183,7 @@ impl ReplayStore for RedisStore {
                 .connection
                 .invoke(&invocation)
                 .await
-                .map_err(|err| store_error("complete", &err))?;
+                .map_err(|err| store_error("complete", err))?;
             Ok(done == 1)
         })
     }
@@ -195,7 +196,7 @@ impl ReplayStore for RedisStore {
                 .connection
                 .invoke(&invocation)
                 .await
-                .map_err(|err| store_error("release", &err))?;
+                .map_err(|err| store_error("release", err))?;
             Ok(removed == 1)
         })
     }

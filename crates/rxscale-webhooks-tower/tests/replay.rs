@@ -299,14 +299,16 @@ async fn a_panicking_service_releases_the_claim() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-/// A memory store whose `complete` takes a while and says when it is done.
-#[derive(Clone)]
-struct SlowComplete {
+/// The memory store, observed: `complete` takes a while, then records the TTL it was handed
+/// and that it is done.
+#[derive(Clone, Default)]
+struct Observed {
     inner: MemoryStore,
     completed: Arc<AtomicBool>,
+    completed_ttl: Arc<std::sync::Mutex<Option<Duration>>>,
 }
 
-impl ReplayStore for SlowComplete {
+impl ReplayStore for Observed {
     fn claim<'a>(
         &'a self,
         key: &'a str,
@@ -325,6 +327,7 @@ impl ReplayStore for SlowComplete {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let done = self.inner.complete(key, token, ttl).await?;
+            *self.completed_ttl.lock().unwrap() = Some(ttl);
             self.completed.store(true, Ordering::SeqCst);
             Ok(done)
         })
@@ -337,10 +340,7 @@ impl ReplayStore for SlowComplete {
 
 #[tokio::test]
 async fn the_key_is_completed_before_the_2xx_leaves() {
-    let store = SlowComplete {
-        inner: MemoryStore::new(),
-        completed: Arc::default(),
-    };
+    let store = Observed::default();
     let handler = Scripted::new(&[]);
     let layer = VerifyLayer::new(verifier()).replay_guard(ReplayGuard::new(store.clone()));
     let body = fixture_at(EventType::PharmacyOrderCreated, now());
@@ -365,34 +365,7 @@ async fn the_key_is_completed_before_the_2xx_leaves() {
 async fn the_completed_key_lives_for_the_age_window() {
     // Observed through the store: a claim after the default TTL would be fresh again, so the
     // TTL handed to `complete` is what matters.
-    #[derive(Clone, Default)]
-    struct Recording {
-        inner: MemoryStore,
-        ttl: Arc<std::sync::Mutex<Option<Duration>>>,
-    }
-    impl ReplayStore for Recording {
-        fn claim<'a>(
-            &'a self,
-            key: &'a str,
-            token: &'a ClaimToken,
-            lease: Duration,
-        ) -> StoreFuture<'a, ClaimOutcome> {
-            self.inner.claim(key, token, lease)
-        }
-        fn complete<'a>(
-            &'a self,
-            key: &'a str,
-            token: &'a ClaimToken,
-            ttl: Duration,
-        ) -> StoreFuture<'a, bool> {
-            *self.ttl.lock().unwrap() = Some(ttl);
-            self.inner.complete(key, token, ttl)
-        }
-        fn release<'a>(&'a self, key: &'a str, token: &'a ClaimToken) -> StoreFuture<'a, bool> {
-            self.inner.release(key, token)
-        }
-    }
-    let store = Recording::default();
+    let store = Observed::default();
     let verifier = Verifier::builder()
         .secret(SECRET)
         .max_age(Duration::from_secs(600))
@@ -407,7 +380,10 @@ async fn the_completed_key_lives_for_the_age_window() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(*store.ttl.lock().unwrap(), Some(Duration::from_secs(630)));
+    assert_eq!(
+        *store.completed_ttl.lock().unwrap(),
+        Some(Duration::from_secs(630))
+    );
 }
 
 /// A store that cannot be reached.

@@ -209,38 +209,87 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A mistake in configuration, found before any request is served.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// [`VerifierBuilder::build`](crate::VerifierBuilder::build) was called without any secret.
-    #[error("no signing secret configured: add one with Verifier::builder().secret(..)")]
     NoSecret,
     /// A secret was empty.
-    #[error("a signing secret is empty")]
     EmptySecret,
     /// `max_body_bytes` was set to zero, which would reject every delivery.
-    #[error("max_body_bytes must be greater than zero")]
     ZeroBodyLimit,
     /// The environment variable holding the secret is not set.
-    #[error("environment variable {name} is not set; it must hold the whsec_... signing secret")]
     MissingEnvVar {
         /// The variable's name.
         name: String,
     },
     /// The environment variable holding the secret is not valid Unicode.
-    #[error("environment variable {name} is not valid UTF-8")]
     EnvVarNotUnicode {
         /// The variable's name.
         name: String,
     },
     /// The file holding the secret could not be read.
-    #[error("cannot read signing secret file {path}")]
     SecretFile {
         /// The file's path, as given.
         path: String,
         /// Why reading failed: the I/O error, as [`source`](std::error::Error::source). Shared,
         /// so that the error stays `Clone`.
-        #[source]
         source: Arc<std::io::Error>,
     },
+}
+
+// Written out rather than derived: a derived `source` would be the `Arc` itself, and
+// `downcast_ref::<io::Error>()` on it would fail.
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoSecret => f.write_str(
+                "no signing secret configured: add one with Verifier::builder().secret(..)",
+            ),
+            ConfigError::EmptySecret => f.write_str("a signing secret is empty"),
+            ConfigError::ZeroBodyLimit => f.write_str("max_body_bytes must be greater than zero"),
+            ConfigError::MissingEnvVar { name } => write!(
+                f,
+                "environment variable {name} is not set; it must hold the whsec_... signing secret"
+            ),
+            ConfigError::EnvVarNotUnicode { name } => {
+                write!(f, "environment variable {name} is not valid UTF-8")
+            }
+            ConfigError::SecretFile { path, .. } => {
+                write!(f, "cannot read signing secret file {path}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::SecretFile { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn secret_file_keeps_the_io_error_as_its_source() {
+        let path = std::env::temp_dir().join(format!(
+            "rxscale-absent-secret-{}/secret",
+            std::process::id()
+        ));
+        let err = crate::SigningSecret::from_file(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::SecretFile { .. }), "{err:?}");
+        let source = err.source().expect("SecretFile has a source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("the source is the io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        // The cause is the source, not repeated in the message.
+        assert!(!err.to_string().contains(&io.to_string()), "{err}");
+    }
 }

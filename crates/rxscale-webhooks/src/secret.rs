@@ -172,6 +172,27 @@ mod tests {
     }
 
     #[test]
+    fn fingerprint_is_the_documented_derivation() {
+        // docs/security.md: `fp_` + the first 6 bytes of
+        // SHA-256("rxscale-webhooks fingerprint v1\0" || secret), pinned from python3:
+        // hashlib.sha256(b"rxscale-webhooks fingerprint v1\0whsec_a").hexdigest()[:12]
+        assert_eq!(
+            SigningSecret::new("whsec_a").fingerprint().to_string(),
+            "fp_a00d20bc8a4c"
+        );
+    }
+
+    #[test]
+    fn the_secret_is_held_in_storage_that_is_wiped_on_drop() {
+        // `Zeroizing` overwrites the string's bytes when it is dropped (the zeroize crate's
+        // guarantee); this pins that the secret is kept in it and nowhere else.
+        let secret = SigningSecret::new("whsec_wiped");
+        let SigningSecret { value, .. } = &secret;
+        let storage: &Zeroizing<String> = value;
+        assert_eq!(storage.as_str(), "whsec_wiped");
+    }
+
+    #[test]
     fn fingerprint_is_stable_short_and_distinct() {
         let a = SigningSecret::new("whsec_a").fingerprint();
         let b = SigningSecret::new("whsec_b").fingerprint();

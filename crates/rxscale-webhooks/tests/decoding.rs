@@ -244,6 +244,62 @@ fn documented_fields_of_the_wrong_type_are_invalid_event_data() {
     }
 }
 
+/// serde's derived structs also take a sequence and fill fields by position; a payload struct
+/// given as an array must be rejected instead of landing `["Jane"]` in its first field.
+#[test]
+fn nested_structs_given_as_positional_arrays_are_invalid_event_data() {
+    let pointers = [
+        "/data/pharmacy",
+        "/data/order",
+        "/data/order/delivery_address",
+        "/data/order/invoice_address",
+        "/data/delivery_type",
+        "/data/order_items/0",
+        "/data/order_items/0/sku",
+        "/data/order_items/0/pharmacy_sku",
+        "/data/patient_data",
+        "/data/doctor_data",
+        "/data/prescription_file",
+    ];
+    for pointer in pointers {
+        let body = with(fixture(EventType::PharmacyOrderCreated), |v| {
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            match v.pointer_mut(parent).unwrap() {
+                Value::Object(object) => {
+                    object.insert(key.to_owned(), json!(["Jane-Positional-4711"]));
+                }
+                Value::Array(array) => {
+                    array[key.parse::<usize>().unwrap()] = json!(["Jane-Positional-4711"]);
+                }
+                other => panic!("{parent} is {other}"),
+            }
+        });
+        let err = verify(&body).expect_err(pointer);
+        assert_eq!(err.kind(), ErrorKind::InvalidEventData, "{pointer}");
+        let path = pointer
+            .trim_start_matches('/')
+            .replace("/0", "[0]")
+            .replace('/', ".");
+        let text = err.to_string();
+        assert!(text.contains(&path), "{pointer}: {text}");
+        assert!(
+            text.contains("invalid type: sequence, expected a JSON object"),
+            "{pointer}: {text}"
+        );
+        assert!(!text.contains("Jane"), "{pointer}: {text}");
+        assert!(!format!("{err:?}").contains("Jane"), "{pointer}: {err:?}");
+    }
+
+    // The unconfirmed stock payload's `sku` is lenient: an array is `None`, not a positional SKU.
+    let body = with(fixture(EventType::PharmacySkuStockUpdated), |v| {
+        v["data"]["sku"] = json!(["Jane-Positional-4711"]);
+    });
+    let Event::PharmacySkuStockUpdated(stock) = verify(&body).unwrap().into_event() else {
+        panic!()
+    };
+    assert_eq!(stock.sku, None);
+}
+
 #[test]
 fn unknown_event_types_verify_and_keep_raw_data() {
     let body = r#"{"event_type":"prescription_approved","timestamp":1711900000,"payload_version":"2","data":{"uid":"px-1","doctor":{"uid":"doc-1"}}}"#;

@@ -4,34 +4,16 @@
 //! warnings about suspicious secrets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
+use common::Capture;
 use rxscale_webhooks::testing::fixture;
 use rxscale_webhooks::{EventType, OffsetDateTime, SigningSecret, Verifier, sign};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn trace_output_holds_no_secret_signature_or_unmatched_fingerprint() {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let subscriber = capture.subscriber();
 
     let matching = SigningSecret::new("whsec_matching_SECRET_value_1");
     let unmatched = SigningSecret::new("whsec_unmatched_SECRET_value_2");
@@ -68,7 +50,7 @@ fn trace_output_holds_no_secret_signature_or_unmatched_fingerprint() {
         tracing::trace!(verifier = ?verifier, secret = ?matching, "debug formatting of the configuration");
     });
 
-    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let output = capture.text();
     assert!(
         output.contains("rejected"),
         "nothing was captured:\n{output}"

@@ -4,6 +4,7 @@
 //! an `event_type` this SDK does not know becomes [`Event::Unknown`] rather than an error.
 
 mod lenient;
+mod object_only;
 mod pharmacy_order;
 mod redact;
 mod status;
@@ -11,11 +12,9 @@ mod text;
 mod unconfirmed;
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 use serde_json::value::RawValue;
 
 use self::redact::Redacted;
@@ -188,11 +187,17 @@ impl EventType {
     /// Decodes `data` for this event type, with serde's own error on failure.
     pub(crate) fn decode<'de, D: Deserializer<'de>>(self, data: D) -> Result<Event, D::Error> {
         Ok(match self {
-            EventType::PharmacyOrderCreated => Event::PharmacyOrderCreated(object(data)?),
-            EventType::PharmacyOrderUpdated => Event::PharmacyOrderUpdated(object(data)?),
-            EventType::PharmacySkuStockUpdated => Event::PharmacySkuStockUpdated(object(data)?),
+            EventType::PharmacyOrderCreated => {
+                Event::PharmacyOrderCreated(object_only::required(data)?)
+            }
+            EventType::PharmacyOrderUpdated => {
+                Event::PharmacyOrderUpdated(object_only::required(data)?)
+            }
+            EventType::PharmacySkuStockUpdated => {
+                Event::PharmacySkuStockUpdated(object_only::required(data)?)
+            }
             EventType::PatientDoctorMeetingUpdated => {
-                Event::PatientDoctorMeetingUpdated(object(data)?)
+                Event::PatientDoctorMeetingUpdated(object_only::required(data)?)
             }
             // Kept raw, so decoded straight from serde_json (RawValue needs its deserializer).
             EventType::AppointmentReminderDue => {
@@ -225,24 +230,4 @@ impl<'de> DeserializeSeed<'de> for DataSeed {
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Event, D::Error> {
         self.0.decode(deserializer)
     }
-}
-
-/// Deserializes `T` from a JSON object only: serde's derived structs would also take a
-/// positional array, which is not an RxScale payload.
-fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
-    struct ObjectVisitor<T>(PhantomData<T>);
-
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
-        type Value = T;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-            T::deserialize(MapAccessDeserializer::new(map))
-        }
-    }
-
-    deserializer.deserialize_map(ObjectVisitor(PhantomData))
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use crate::event::redact::Redacted;
 use time::OffsetDateTime;
 
+use super::object_only;
 use super::status::PharmacyOrderStatus;
 use super::text::Text;
 
@@ -38,22 +39,25 @@ pub struct PharmacyOrder {
     #[serde(default, with = "time::serde::timestamp::option")]
     pub deleted_at: Option<OffsetDateTime>,
     /// The pharmacy the order is assigned to.
+    #[serde(deserialize_with = "object_only::required")]
     pub pharmacy: PharmacySummary,
     /// The parent (shop) order.
+    #[serde(deserialize_with = "object_only::required")]
     pub order: ParentOrder,
     /// How the order is delivered.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub delivery_type: Option<DeliveryType>,
     /// The items of the order.
+    #[serde(deserialize_with = "object_only::vec")]
     pub order_items: Vec<OrderItem>,
     /// The patient, when shared with the pharmacy.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub patient_data: Option<PatientData>,
     /// The prescribing doctor. Unconfirmed for webhooks (spec §4.1, after `patient_data`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub doctor_data: Option<DoctorData>,
     /// The prescription document. Unconfirmed for webhooks; may be large.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub prescription_file: Option<PrescriptionFile>,
     /// Prepaid amount in cents. Unconfirmed for webhooks.
     #[serde(default)]
@@ -101,10 +105,10 @@ pub struct ParentOrder {
     /// Parent order UID, e.g. `ord-123`.
     pub uid: Text,
     /// Delivery address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub delivery_address: Option<Address>,
     /// Invoice address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub invoice_address: Option<Address>,
     /// Shipping costs in cents; `None` when not available (V2 docs only).
     #[serde(default)]
@@ -185,9 +189,10 @@ pub struct DeliveryType {
 #[non_exhaustive]
 pub struct OrderItem {
     /// The SKU ordered.
+    #[serde(deserialize_with = "object_only::required")]
     pub sku: Sku,
     /// Pharmacy-specific SKU data.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only::option")]
     pub pharmacy_sku: Option<PharmacySku>,
     /// Item UID, e.g. `oi-789` (unconfirmed for webhooks).
     #[serde(default)]

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::lenient;
+use super::object_only;
 use super::pharmacy_order::Sku;
 use super::status::MeetingStatus;
 use super::text::Text;
@@ -34,7 +35,7 @@ pub struct PharmacySkuStock {
     #[serde(default, deserialize_with = "lenient::option")]
     pub pharmacy: Option<Text>,
     /// The product SKU.
-    #[serde(default, deserialize_with = "lenient::option")]
+    #[serde(default, deserialize_with = "object_only::lenient")]
     pub sku: Option<Sku>,
     /// Creation time.
     #[serde(

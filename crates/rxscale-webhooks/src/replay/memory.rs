@@ -5,7 +5,7 @@ use moka::ops::compute::Op;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
-use super::{ClaimOutcome, ClaimToken, ReplayStore, StoreFuture};
+use super::store::{ClaimOutcome, ClaimToken, ReplayStore, StoreFuture};
 
 /// Default capacity of a [`MemoryStore`]: 100 000 keys.
 pub const DEFAULT_CAPACITY: u64 = 100_000;

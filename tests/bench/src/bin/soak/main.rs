@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rxscale_webhooks::SigningSecret;
+use rxscale_webhooks_tests::redis_server::RedisServer;
 use rxscale_webhooks_tests::{TEST_MAX_BODY_BYTES, TEST_SECRET};
 
 mod receivers;
-mod redis;
 mod report;
 mod traffic;
 
@@ -192,7 +192,7 @@ const INSTANCES: [(&str, &str); 4] = [
 async fn soak(args: Args) -> Result<bool, BoxError> {
     std::fs::create_dir_all(&args.log_dir)?;
     let redis_dir = args.log_dir.join("redis");
-    let redis = Arc::new(Mutex::new(redis::PersistentRedis::start(&redis_dir)?));
+    let redis = Arc::new(Mutex::new(RedisServer::start_persistent_in(&redis_dir)));
     let redis_url = lock(&redis).url();
     let output = Arc::new(Mutex::new(Output::default()));
     let launcher = Arc::new(Launcher {
@@ -404,7 +404,7 @@ async fn soak(args: Args) -> Result<bool, BoxError> {
 async fn inject(
     faults: Vec<Fault>,
     started: Instant,
-    redis: Arc<Mutex<redis::PersistentRedis>>,
+    redis: Arc<Mutex<RedisServer>>,
     instances: Vec<Arc<tokio::sync::Mutex<Instance>>>,
     launcher: Arc<Launcher>,
     log: Arc<Mutex<Vec<FaultWindow>>>,
@@ -416,11 +416,11 @@ async fn inject(
                 tokio::time::sleep_until((started + at).into()).await;
                 let start_us = now_us();
                 let stopping = Arc::clone(&redis);
-                tokio::task::spawn_blocking(move || lock(&stopping).kill()).await??;
+                tokio::task::spawn_blocking(move || lock(&stopping).stop()).await?;
                 println!("soak: fault: redis-server killed for {} s", down.as_secs());
                 tokio::time::sleep(down).await;
                 let starting = Arc::clone(&redis);
-                tokio::task::spawn_blocking(move || lock(&starting).restart()).await??;
+                tokio::task::spawn_blocking(move || lock(&starting).restart()).await?;
                 let restored_us = now_us();
                 println!("soak: fault: redis-server back");
                 lock(&log).push(FaultWindow {
