@@ -1,4 +1,5 @@
-//! The soak's Redis: a real `redis-server` on a loopback port, **with AOF persistence**.
+//! The soak's Redis: a real `redis-server` on a loopback port, **with AOF persistence**; or,
+//! with `--cluster`, a real Redis Cluster whose fault is a primary SIGKILLed and failed over.
 //!
 //! The tests' `RedisServer` restarts empty, which is right for its tests but would make the
 //! soak's outage a different fault: a Redis that forgets every completed key reopens replay for
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rxscale_webhooks_tests::redis_cluster::RedisCluster;
 use rxscale_webhooks_tests::redis_server::free_port;
 use rxscale_webhooks_tests::require_tool;
 
@@ -129,5 +131,96 @@ impl Drop for PersistentRedis {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The soak's store: the persistent single Redis, or (`--cluster`) a real Redis Cluster of 3
+/// primaries with 1 replica each (the tests' harness, `tests/src/redis_cluster.rs`).
+pub(crate) enum Store {
+    Single(PersistentRedis),
+    Cluster {
+        cluster: RedisCluster,
+        /// The primaries at the start, in slot order: each still has its replica until killed.
+        original_primaries: Vec<u16>,
+        killed: usize,
+    },
+}
+
+impl Store {
+    pub(crate) fn start(dir: &Path, cluster: bool) -> Result<Self, BoxError> {
+        if !cluster {
+            return Ok(Store::Single(PersistentRedis::start(dir)?));
+        }
+        let cluster = RedisCluster::start();
+        let original_primaries = cluster.primaries().iter().map(|node| node.port).collect();
+        Ok(Store::Cluster {
+            cluster,
+            original_primaries,
+            killed: 0,
+        })
+    }
+
+    /// What `RXSCALE_REDIS_URL` holds: one URL, or the cluster's node URLs comma-separated.
+    pub(crate) fn url(&self) -> String {
+        match self {
+            Store::Single(redis) => redis.url(),
+            Store::Cluster { cluster, .. } => cluster.urls(),
+        }
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Store::Cluster { .. })
+    }
+
+    /// The keys the store holds (`DBSIZE`, or the keys of every live primary).
+    pub(crate) fn key_count(&self) -> Option<u64> {
+        match self {
+            Store::Single(redis) => redis.dbsize(),
+            Store::Cluster { cluster, .. } => u64::try_from(cluster.keys().len()).ok(),
+        }
+    }
+
+    /// SIGKILLs the next original primary that still has its replica; returns its port.
+    pub(crate) fn kill_primary(&mut self) -> Result<u16, BoxError> {
+        let Store::Cluster {
+            cluster,
+            original_primaries,
+            killed,
+        } = self
+        else {
+            return Err("kill_primary on a single Redis".into());
+        };
+        let port = *original_primaries
+            .get(*killed)
+            .ok_or("no primary with a replica left to kill")?;
+        cluster.kill(port);
+        *killed += 1;
+        Ok(port)
+    }
+
+    /// Waits until the cluster serves every slot from a live primary again (a replica was
+    /// promoted) and every live replica is in sync; panics after `within`.
+    pub(crate) fn wait_until_healthy(&self, within: Duration) {
+        if let Store::Cluster { cluster, .. } = self {
+            cluster.wait_until_healthy(within);
+        }
+    }
+}
+
+impl Store {
+    /// SIGKILLs the single Redis (the cluster's fault is [`Store::kill_primary`]).
+    pub(crate) fn kill_single(&mut self) -> Result<(), BoxError> {
+        match self {
+            Store::Single(redis) => redis.kill(),
+            Store::Cluster { .. } => Err("a Redis outage is a primary kill on a cluster".into()),
+        }
+    }
+
+    /// Starts the single Redis again on its port and directory.
+    pub(crate) fn restart(&mut self) -> Result<(), BoxError> {
+        match self {
+            Store::Single(redis) => redis.restart(),
+            Store::Cluster { .. } => Err("a cluster node is not restarted".into()),
+        }
     }
 }
