@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --release) profile=release; shift ;;
     --debug) profile=debug; shift ;;
     --cluster) cluster=1; driver_args+=("$1"); shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) driver_args+=("$1"); shift ;;
   esac
 done
