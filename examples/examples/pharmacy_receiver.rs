@@ -1,19 +1,16 @@
-//! Pharmacy state kept exactly once and in order, in your own database.
+//! Pharmacy state kept exactly once and in order, in your own database (docs/exactly-once.md).
 //!
 //! ```text
 //! RXSCALE_WEBHOOK_SECRET=whsec_... DATABASE_URL=sqlite://pharmacy.db?mode=rwc \
 //!     cargo run -p examples --example pharmacy_receiver
 //! ```
 //!
-//! Serves `POST /webhooks/rxscale` on 127.0.0.1:`PORT` (default 3000). `DATABASE_URL` is
-//! `postgres://...` or `sqlite://PATH?mode=rwc`. On start it runs the ledger's migrations and
-//! creates `orders`, `sku_stock` and `effects_log`. Each event's effects and its claim commit in
-//! one transaction, then one JSON line goes to stdout. Answers: 200 applied; 200 with
-//! `X-Webhook-Duplicate: true` or `X-Webhook-Stale: true` when nothing was applied; 401, 413,
-//! 400 or 422 when verification fails; 503 when the database cannot be reached.
+//! Serves `POST /webhooks/rxscale` on 127.0.0.1:`PORT` (default 3000); `DATABASE_URL` is
+//! `postgres://...` or `sqlite://PATH?mode=rwc`. On start: the ledger's migrations, then the
+//! tables `orders`, `sku_stock` and `effects_log`. After each commit, one JSON line on stdout.
 //! `HANDLER_DELAY_MS` sleeps after the effects and before the commit.
 
-use std::{sync::Arc, time::Duration};
+use std::{env, sync::Arc, time::Duration};
 
 use axum::{Extension, Router, routing::post};
 use rxscale_webhooks_axum::{Event, SigningSecret, VerifiedEvent, Verifier};
@@ -25,7 +22,6 @@ const TABLES: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS sku_stock (pharmacy_sku_uid TEXT PRIMARY KEY, stock BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS effects_log (dedup_key TEXT NOT NULL)",
 ];
-
 // The ledger orders events per order and SKU, so a plain upsert never goes back in time.
 const UPSERT_ORDER: &str = "INSERT INTO orders (uid, status, updated_at) VALUES ($1, $2, $3) \
     ON CONFLICT (uid) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at";
@@ -51,14 +47,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = Verifier::builder()
         .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
         .build()?;
-    let port: u16 = std::env::var("PORT")
-        .map_or(Ok(3000), |port| port.parse())
-        .map_err(|_| "PORT is not a port number")?;
-    let delay = std::env::var("HANDLER_DELAY_MS")
-        .map_or(Ok(0), |ms| ms.parse())
-        .map_err(|_| "HANDLER_DELAY_MS is not a number of milliseconds")?;
-    let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
-    let delay = Duration::from_millis(delay);
+    let number = |name: &str, default: u64| {
+        let value = env::var(name).map_or(Ok(default), |value| value.parse());
+        value.map_err(|_| format!("{name} is not a number"))
+    };
+    let port = u16::try_from(number("PORT", 3000)?).map_err(|_| "PORT is not a port number")?;
+    let delay = Duration::from_millis(number("HANDLER_DELAY_MS", 0)?);
+    let url = env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         serve(postgres::pool(&url)?, verifier, port, delay).await
     } else if url.starts_with("sqlite:") {
@@ -106,6 +101,9 @@ where
     Ok(())
 }
 
+/// Begin, claim, apply, commit. Answers 200, marked `X-Webhook-Duplicate` or `X-Webhook-Stale`
+/// when nothing was applied; 503 when the database cannot be reached; verification failures
+/// are answered by `VerifiedEvent` (401, 413, 400 or 422).
 async fn handle<DB: Backend>(
     Extension(app): Extension<Arc<App<DB>>>,
     VerifiedEvent(verified): VerifiedEvent,
@@ -118,42 +116,42 @@ where
 {
     let mut tx = app.ledger.begin(&app.pool).await?;
     let claim = app.ledger.claim(&mut tx, &verified).await?;
-    if claim == Claim::Fresh {
-        match verified.event() {
-            Event::PharmacyOrderCreated(order) | Event::PharmacyOrderUpdated(order) => {
-                sqlx::query(UPSERT_ORDER)
-                    .bind(order.uid.as_str())
-                    .bind(order.status.as_str())
-                    .bind(order.updated_at.unix_timestamp())
+    if !claim.is_fresh() {
+        tx.commit().await?;
+        return Ok(claim);
+    }
+    match verified.event() {
+        Event::PharmacyOrderCreated(order) | Event::PharmacyOrderUpdated(order) => {
+            sqlx::query(UPSERT_ORDER)
+                .bind(order.uid.as_str())
+                .bind(order.status.as_str())
+                .bind(order.updated_at.unix_timestamp())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Event::PharmacySkuStockUpdated(sku) => {
+            if let (Some(uid), Some(stock)) = (sku.uid.as_deref(), sku.stock) {
+                let updated_at = sku.updated_at.unwrap_or(verified.timestamp());
+                sqlx::query(UPSERT_STOCK)
+                    .bind(uid)
+                    .bind(stock)
+                    .bind(updated_at.unix_timestamp())
                     .execute(&mut *tx)
                     .await?;
             }
-            Event::PharmacySkuStockUpdated(sku) => {
-                if let (Some(uid), Some(stock)) = (sku.uid.as_deref(), sku.stock) {
-                    let updated_at = sku
-                        .updated_at
-                        .unwrap_or(verified.timestamp())
-                        .unix_timestamp();
-                    sqlx::query(UPSERT_STOCK)
-                        .bind(uid)
-                        .bind(stock)
-                        .bind(updated_at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            _ => {}
         }
-        sqlx::query("INSERT INTO effects_log (dedup_key) VALUES ($1)")
-            .bind(verified.dedup_key().as_str())
-            .execute(&mut *tx)
-            .await?;
-        tokio::time::sleep(app.delay).await;
+        _ => {}
     }
+    sqlx::query("INSERT INTO effects_log (dedup_key) VALUES ($1)")
+        .bind(verified.dedup_key().as_str())
+        .execute(&mut *tx)
+        .await?;
+    tokio::time::sleep(app.delay).await;
     tx.commit().await?;
-    if claim == Claim::Fresh {
-        let line = serde_json::json!({"handled": verified.event_type(), "key": verified.dedup_key().as_str()});
-        println!("{line}");
-    }
-    Ok(claim) // 200, marked `X-Webhook-Duplicate` or `X-Webhook-Stale` when nothing was applied
+    let key = verified.dedup_key().as_str();
+    println!(
+        "{}",
+        serde_json::json!({"handled": verified.event_type(), "key": key})
+    );
+    Ok(claim)
 }

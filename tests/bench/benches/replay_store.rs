@@ -1,22 +1,31 @@
 //! The replay stores' own cost: one `claim` + `complete` round trip (what a fresh delivery
-//! adds) and one `claim` of a completed key (what a redelivery costs), for the in-memory store
-//! and for Redis on loopback (a real `redis-server` this bench starts and stops).
+//! adds) and one `claim` of a completed key (what a redelivery costs), for the in-memory store,
+//! for a single Redis and for a Redis Cluster on loopback (a real `redis-server`, and a real
+//! cluster of 3 primaries with 1 replica each, that this bench starts and stops); then the
+//! single node and the cluster side by side, interleaved, and events per second end to end
+//! through two receiver instances (`axum_receiver` and `actix_receiver`) sharing each.
 //!
 //! ```text
 //! cargo bench -p rxscale-webhooks-bench --bench replay_store
 //! ```
 //!
-//! Bounded: each benchmark warms up for 1 s and measures for 3 s.
+//! Bounded: each criterion case warms up for 1 s and measures for 3 s; the interleaved
+//! comparison runs 15 rounds of 200 sequential, and of 640 concurrent, claim + complete pairs
+//! per store; the end-to-end comparison 4 rounds of 1,000 deliveries per store, 32 in flight.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use rxscale_webhooks::replay::{ClaimOutcome, ClaimToken, MemoryStore, ReplayStore};
 use rxscale_webhooks_redis::RedisStore;
+use rxscale_webhooks_tests::TEST_SECRET;
+use rxscale_webhooks_tests::redis_cluster::RedisCluster;
 use rxscale_webhooks_tests::redis_server::RedisServer;
 use tokio::runtime::Runtime;
+
+mod common;
 
 const LEASE: Duration = Duration::from_secs(60);
 const COMPLETED_TTL: Duration = Duration::from_secs(600);
@@ -108,31 +117,154 @@ fn concurrent<S: ReplayStore + Clone>(c: &mut Criterion, runtime: &Runtime, name
     group.finish();
 }
 
-fn stores(c: &mut Criterion) {
+/// `batch` claim + complete pairs one after the other; the time they took.
+fn sequential_batch<S: ReplayStore>(runtime: &Runtime, store: &S, batch: u64) -> Duration {
+    runtime.block_on(async {
+        let started = Instant::now();
+        for _ in 0..batch {
+            claim_and_complete(store).await;
+        }
+        started.elapsed()
+    })
+}
+
+/// `batch` claim + complete pairs, `CONCURRENCY` in flight; the time they took.
+fn concurrent_batch<S: ReplayStore + Clone>(runtime: &Runtime, store: &S, batch: u64) -> Duration {
+    runtime.block_on(async {
+        let started = Instant::now();
+        let mut left = batch;
+        while left > 0 {
+            let mut wave = tokio::task::JoinSet::new();
+            for _ in 0..left.min(CONCURRENCY) {
+                let store = store.clone();
+                wave.spawn(async move { claim_and_complete(&store).await });
+            }
+            left -= left.min(CONCURRENCY);
+            while let Some(done) = wave.join_next().await {
+                done.unwrap();
+            }
+        }
+        started.elapsed()
+    })
+}
+
+/// A fresh `pharmacy_order_created` of its own order.
+fn fresh_body(timestamp: i64) -> String {
+    let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+    format!(
+        r##"{{"event_type":"pharmacy_order_created","timestamp":{timestamp},"payload_version":"1","data":{{"uid":"po-e2e-{n}","status":"init","name":"#1","created_at":1,"updated_at":1,"pharmacy":{{"uid":"ph-1"}},"order":{{"uid":"ord-1"}},"order_items":[]}}}}"##
+    )
+}
+
+/// Two receiver instances (axum and actix-web) on each store, rounds of deliveries to each
+/// pair in turn: events per second, median over the rounds.
+fn two_instances(runtime: &Runtime, single_url: &str, cluster_urls: &str) {
+    const ROUNDS: usize = 4;
+    const DELIVERIES: usize = 1_000;
+    const IN_FLIGHT: usize = 32;
+    let axum = common::example_binary("axum_receiver");
+    let actix = common::example_binary("actix_receiver");
+    runtime.block_on(async {
+        let mut setups = Vec::new();
+        for (name, url) in [("single Redis", single_url), ("Redis Cluster", cluster_urls)] {
+            let env = [
+                ("RXSCALE_WEBHOOK_SECRET", TEST_SECRET),
+                ("RXSCALE_REDIS_URL", url),
+            ];
+            let pair = [
+                common::Receiver::spawn(&axum, &env).await,
+                common::Receiver::spawn(&actix, &env).await,
+            ];
+            setups.push((name, pair, Vec::new()));
+        }
+        let now = rxscale_webhooks::OffsetDateTime::now_utc().unix_timestamp();
+        // One warm-up round each (connections, slot maps, scripts loaded), not counted.
+        for round in 0..=ROUNDS {
+            for (_, pair, rates) in &mut setups {
+                let bodies = (0..DELIVERIES).map(|_| fresh_body(now)).collect();
+                let elapsed = common::deliver(&[&pair[0], &pair[1]], bodies, IN_FLIGHT).await;
+                if round > 0 {
+                    rates.push(DELIVERIES as f64 / elapsed.as_secs_f64());
+                }
+            }
+        }
+        println!(
+            "replay_store/two_instances: {ROUNDS} interleaved rounds of {DELIVERIES} deliveries per store, {IN_FLIGHT} in flight, spread over axum_receiver and actix_receiver"
+        );
+        for (name, _, rates) in &mut setups {
+            rates.sort_by(f64::total_cmp);
+            println!(
+                "  {name:<14} median {:.0} events/s (rounds: {})",
+                (rates[ROUNDS / 2 - 1] + rates[ROUNDS / 2]) / 2.0,
+                rates
+                    .iter()
+                    .map(|rate| format!("{rate:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    });
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .configure_from_args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
 
     let memory = MemoryStore::new();
-    sequential(c, &runtime, "memory", &memory);
-    concurrent(c, &runtime, "memory", &memory);
+    sequential(&mut c, &runtime, "memory", &memory);
+    concurrent(&mut c, &runtime, "memory", &memory);
 
     let server = RedisServer::start();
     let redis = runtime
         .block_on(RedisStore::connect(&server.url()))
         .unwrap();
-    sequential(c, &runtime, "redis", &redis);
-    concurrent(c, &runtime, "redis", &redis);
+    sequential(&mut c, &runtime, "redis", &redis);
+    concurrent(&mut c, &runtime, "redis", &redis);
+
+    let cluster = RedisCluster::start();
+    let on_cluster = runtime
+        .block_on(RedisStore::connect(&cluster.urls()))
+        .unwrap();
+    assert!(on_cluster.is_cluster());
+    sequential(&mut c, &runtime, "redis-cluster", &on_cluster);
+    concurrent(&mut c, &runtime, "redis-cluster", &on_cluster);
+    c.final_summary();
+
+    common::interleave(
+        "replay_store/single-vs-cluster/claim+complete",
+        15,
+        200,
+        &mut [
+            common::case("single Redis", |batch| {
+                sequential_batch(&runtime, &redis, batch)
+            }),
+            common::case("Redis Cluster", |batch| {
+                sequential_batch(&runtime, &on_cluster, batch)
+            }),
+        ],
+    );
+    common::interleave(
+        &format!("replay_store/single-vs-cluster/claim+complete x{CONCURRENCY} concurrent"),
+        15,
+        10 * CONCURRENCY,
+        &mut [
+            common::case("single Redis", |batch| {
+                concurrent_batch(&runtime, &redis, batch)
+            }),
+            common::case("Redis Cluster", |batch| {
+                concurrent_batch(&runtime, &on_cluster, batch)
+            }),
+        ],
+    );
+
+    two_instances(&runtime, &server.url(), &cluster.urls());
+    drop(cluster);
     drop(server);
 }
-
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
-    targets = stores
-}
-criterion_main!(benches);

@@ -3,17 +3,25 @@
 //! file; then events per second end to end through `pharmacy_receiver` over real HTTP.
 //!
 //! ```text
-//! cargo bench -p rxscale-webhooks-tests --bench sqlx_claim
+//! cargo bench -p rxscale-webhooks-bench --bench sqlx_claim
 //! ```
 //!
-//! Bounded: each criterion case warms up for 1 s and measures for 3 s; the end-to-end runs send
-//! 2,000 deliveries each. Every transaction writes one `effects_log` row, as a handler would.
+//! Three measurements per database:
+//! - the statements the claim sends, counted from sqlx's own per-statement events as the
+//!   difference from the same transaction without it (on Postgres each is one round trip once
+//!   prepared: sqlx caches prepared statements per connection);
+//! - criterion cases, one after the other;
+//! - the same cases **interleaved** (every round runs a batch of each, in rotating order), which
+//!   is the comparison to read on a shared machine: the claim's cost is the median over rounds
+//!   of (claim + effect) - (effect only) in the same round, and the `SELECT 1` case gives the
+//!   price of one round trip measured alongside.
+//!
+//! Bounded: each criterion case warms up for 1 s and measures for 3 s; the interleaved runs do
+//! 15 rounds of 200 transactions per case; the end-to-end runs send 2,000 deliveries each. Every
+//! transaction writes one `effects_log` row, as a handler would.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -22,8 +30,10 @@ use rxscale_webhooks_sqlx::sqlx::{self, PgPool, SqlitePool};
 use rxscale_webhooks_sqlx::{Claim, Ledger, postgres, sqlite};
 use rxscale_webhooks_tests::postgres_server::PostgresServer;
 use rxscale_webhooks_tests::{TEST_SECRET, test_secret};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::runtime::Runtime;
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+
+mod common;
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -55,7 +65,86 @@ fn fresh_events(count: u64) -> Vec<Verified> {
         .collect()
 }
 
+/// Counts sqlx's per-statement events (target `sqlx::query`) while `COUNTING` is set; when it
+/// is not, sqlx skips building the event, so the timed runs pay one atomic load per statement.
+struct CountStatements;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+const SQLX_QUERY: &str = "sqlx::query";
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if metadata.target() == SQLX_QUERY {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        metadata.target() == SQLX_QUERY && COUNTING.load(Ordering::SeqCst)
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() == SQLX_QUERY {
+            STATEMENTS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The statements `run` sends to the database.
+fn statements(rt: &Runtime, run: impl std::future::Future<Output = ()>) -> u64 {
+    STATEMENTS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    rt.block_on(run);
+    COUNTING.store(false, Ordering::SeqCst);
+    STATEMENTS.load(Ordering::SeqCst)
+}
+
 const EFFECT: &str = "INSERT INTO effects_log (dedup_key) VALUES ($1)";
+
+/// `batch` transactions on fresh events, each writing the effect, after a claim by `claimer`
+/// when there is one; returns the time they took (the events are built before the clock starts).
+macro_rules! transactions {
+    ($rt:expr, $pool:expr, $ledger:expr, $claimer:expr, $batch:expr) => {{
+        let events = fresh_events($batch);
+        let claimer: Option<&Ledger> = $claimer;
+        $rt.block_on(async {
+            let started = Instant::now();
+            for event in &events {
+                let mut tx = $ledger.begin(&$pool).await.unwrap();
+                if let Some(claimer) = claimer {
+                    assert_eq!(claimer.claim(&mut tx, event).await.unwrap(), Claim::Fresh);
+                }
+                sqlx::query(EFFECT)
+                    .bind(event.dedup_key().as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+            started.elapsed()
+        })
+    }};
+}
+
+/// `batch` round trips (`SELECT 1`) on one connection already taken from the pool.
+macro_rules! round_trips {
+    ($rt:expr, $pool:expr, $batch:expr) => {{
+        $rt.block_on(async {
+            let mut conn = $pool.acquire().await.unwrap();
+            let started = Instant::now();
+            for _ in 0..$batch {
+                sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+            }
+            started.elapsed()
+        })
+    }};
+}
 
 macro_rules! cases {
     ($criterion:expr, $rt:expr, $name:literal, $pool:expr) => {{
@@ -75,11 +164,7 @@ macro_rules! cases {
             .measurement_time(Duration::from_secs(3))
             .sample_size(20);
         group.bench_function("round trip (SELECT 1)", |b| {
-            b.iter(|| {
-                $rt.block_on(async {
-                    sqlx::query("SELECT 1").execute(&pool).await.unwrap();
-                })
-            })
+            b.iter_custom(|iters| round_trips!($rt, pool, iters))
         });
         group.bench_function("tx: effect only", |b| {
             b.iter_custom(|iters| {
@@ -141,91 +226,84 @@ macro_rules! cases {
             })
         });
         group.finish();
-    }};
-}
 
-fn example_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let output = std::process::Command::new(cargo)
-        .current_dir(&workspace)
-        .args(["build", "--quiet", "--profile", "bench", "-p", "examples"])
-        .args(["--example", "pharmacy_receiver", "--message-format=json"])
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(output.status.success(), "building the example failed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["target"]["name"] == "pharmacy_receiver")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reports the example's executable")
+        // Statements per transaction, with the statement caches warm from the runs above.
+        let count = |claimer: Option<&Ledger>| {
+            statements(&$rt, async {
+                let event = fresh_events(1).remove(0);
+                let mut tx = ledger.begin(&pool).await.unwrap();
+                if let Some(claimer) = claimer {
+                    assert_eq!(claimer.claim(&mut tx, &event).await.unwrap(), Claim::Fresh);
+                }
+                sqlx::query(EFFECT)
+                    .bind(event.dedup_key().as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            })
+        };
+        let (effect_only, ordered, no_ordering) = (count(None), count(Some(&ledger)), count(Some(&unordered)));
+        let duplicate_claim = statements(&$rt, async {
+            let mut tx = ledger.begin(&pool).await.unwrap();
+            assert_eq!(ledger.claim(&mut tx, &duplicate).await.unwrap(), Claim::Duplicate);
+            tx.commit().await.unwrap();
+        });
+        // sqlx logs BEGIN on Postgres but not on SQLite, and COMMIT on neither: the claim's own
+        // statements are the difference from the same transaction without it.
+        println!(
+            "sqlx_claim/{}: statements the claim sends: {} ordered, {} without ordering, {} for a duplicate (sqlx's log per transaction: effect only {effect_only}, claim (ordered) + effect {ordered}, claim (no ordering) + effect {no_ordering}, claim of a duplicate alone {duplicate_claim})",
+            $name,
+            ordered - effect_only,
+            no_ordering - effect_only,
+            duplicate_claim + 1 - effect_only,
+        );
+
+        let mut cases = vec![
+            common::case("tx: effect only", |batch| transactions!($rt, pool, ledger, None, batch)),
+            common::case("tx: claim (ordered) + effect", |batch| transactions!($rt, pool, ledger, Some(&ledger), batch)),
+            common::case("tx: claim (no ordering) + effect", |batch| transactions!($rt, pool, ledger, Some(&unordered), batch)),
+            common::case("round trip (SELECT 1)", |batch| round_trips!($rt, pool, batch)),
+        ];
+        let summary = common::interleave(concat!("sqlx_claim/", $name, "/interleaved"), 15, 200, &mut cases);
+        let round_trip_us = summary[3].per_op.as_secs_f64() * 1e6;
+        println!(
+            "sqlx_claim/{}: the claim adds {:+.1} µs ordered ({:.2} round trips of {:.1} µs), {:+.1} µs without ordering ({:.2} round trips)",
+            $name,
+            summary[1].delta_us,
+            summary[1].delta_us / round_trip_us,
+            round_trip_us,
+            summary[2].delta_us,
+            summary[2].delta_us / round_trip_us,
+        );
+    }};
 }
 
 /// Deliveries through `pharmacy_receiver`, `CONCURRENCY` in flight, every one applied.
 fn end_to_end(rt: &Runtime, name: &str, url: &str) {
     const DELIVERIES: usize = 2_000;
     const CONCURRENCY: usize = 32;
-    let binary = example_binary();
+    let binary = common::example_binary("pharmacy_receiver");
     rt.block_on(async {
-        let mut child = tokio::process::Command::new(&binary)
-            .env("RXSCALE_WEBHOOK_SECRET", TEST_SECRET)
-            .env("PORT", "0")
-            .env("DATABASE_URL", url)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        let banner = stderr.next_line().await.unwrap().unwrap();
-        let addr = banner
-            .strip_prefix("listening on http://")
-            .and_then(|rest| rest.strip_suffix("/webhooks/rxscale"))
-            .unwrap()
-            .to_owned();
+        let receiver = common::Receiver::spawn(
+            &binary,
+            &[("RXSCALE_WEBHOOK_SECRET", TEST_SECRET), ("DATABASE_URL", url)],
+        )
+        .await;
         let now = rxscale_webhooks::OffsetDateTime::now_utc().unix_timestamp();
         let bodies: Vec<String> = (0..DELIVERIES).map(|_| fresh_body(now)).collect();
-        let queue = Arc::new(std::sync::Mutex::new(bodies));
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        let workers: Vec<_> = (0..CONCURRENCY)
-            .map(|_| {
-                let (queue, client, addr) = (queue.clone(), client.clone(), addr.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let Some(body) = queue.lock().unwrap().pop() else {
-                            return;
-                        };
-                        let response = client
-                            .post(format!("http://{addr}/webhooks/rxscale"))
-                            .header("x-webhook-signature", sign(&test_secret(), &body))
-                            .body(body)
-                            .send()
-                            .await
-                            .unwrap();
-                        assert_eq!(response.status(), 200);
-                        assert!(response.headers().get("x-webhook-duplicate").is_none());
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker.await.unwrap();
-        }
-        let elapsed = started.elapsed();
+        let elapsed = common::deliver(&[&receiver], bodies, CONCURRENCY).await;
         println!(
             "sqlx_claim/end_to_end/{name}: {DELIVERIES} deliveries, {CONCURRENCY} in flight, {:.2?} -> {:.0} events/s",
             elapsed,
             DELIVERIES as f64 / elapsed.as_secs_f64()
         );
-        child.kill().await.unwrap();
     });
 }
 
 fn main() {
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CountStatements))
+        .unwrap();
     let rt = Runtime::new().unwrap();
     let mut criterion = Criterion::default().configure_from_args();
     let server = PostgresServer::start();

@@ -4,10 +4,13 @@
 # bounded mix of genuine, duplicate, forged, oversized, slow and stale deliveries on 127.0.0.1,
 # kills Redis and a receiver in the middle, and asserts exactly-once handling at the end.
 #
-#   tests/bench/soak/run.sh [--quick] [--duration SECS] [--release | --debug] [driver options...]
+#   tests/bench/soak/run.sh [--quick] [--duration SECS] [--release | --debug] [--cluster]
+#                           [driver options...]
 #
 #   --quick          60 s of traffic (CI); debug build unless --release
 #   --duration SECS  traffic phase (default 600); release build unless --debug
+#   --cluster        the receivers share a real Redis Cluster (3 primaries, 1 replica each)
+#                    instead of one redis-server; the store's fault is a primary SIGKILLed
 #   driver options   --workers N (16), --think-ms MS (40), --handler-sleep-ms MS (5),
 #                    --seed N, --log-dir DIR, --strict (the at-least-once windows fail too)
 #
@@ -18,6 +21,7 @@ cd "$(dirname "$0")/../../.."
 quick=0
 duration=600
 profile=""
+cluster=0
 driver_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,7 +29,8 @@ while [ $# -gt 0 ]; do
     --duration) duration=${2:?--duration needs SECS}; shift 2 ;;
     --release) profile=release; shift ;;
     --debug) profile=debug; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --cluster) cluster=1; driver_args+=("$1"); shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) driver_args+=("$1"); shift ;;
   esac
 done
@@ -36,20 +41,24 @@ if [ -z "$profile" ]; then
   if [ "$quick" = 1 ]; then profile=debug; else profile=release; fi
 fi
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "soak: redis-server not found; installing it with apt-get" >&2
+# The cluster is joined with redis-cli (package redis-tools).
+tools=(redis-server)
+[ "$cluster" = 1 ] && tools+=(redis-cli)
+for tool in "${tools[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 && continue
+  echo "soak: $tool not found; installing redis-server and redis-tools with apt-get" >&2
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools
   elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools
   fi
-  command -v redis-server >/dev/null 2>&1 || {
-    echo "soak: redis-server is required and could not be installed: apt-get install -y redis-server" >&2
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "soak: $tool is required and could not be installed: apt-get install -y redis-server redis-tools" >&2
     exit 2
   }
-fi
+done
 
 # The driver's own unit tests (its report and traffic logic). `cargo test --workspace` does not
 # build this package, so they run here.

@@ -3,14 +3,19 @@
 //! workers, and faults in the middle: Redis SIGKILLed and restarted, a receiver SIGKILLed and
 //! restarted, and handlers that fail 5 % of the time. Everything stays on 127.0.0.1.
 //!
+//! With `--cluster`, the receivers share a real Redis Cluster instead (3 primaries with 1
+//! replica each, every node URL in `RXSCALE_REDIS_URL`), and the store's fault is a primary
+//! SIGKILLed: its replica is promoted, and the receivers must recover without a restart.
+//!
 //! ```text
 //! soak [--quick | --duration SECS] [--workers N] [--think-ms MS] [--handler-sleep-ms MS]
-//!      [--seed N] [--log-dir DIR] [--strict]
+//!      [--seed N] [--log-dir DIR] [--strict] [--cluster]
 //! ```
 //!
-//! `--strict` also fails the run on the two at-least-once windows the report otherwise lists
-//! with their evidence (a receiver SIGKILLed between its handler and its 2xx; a completion
-//! Redis was down for).
+//! `--strict` also fails the run on the at-least-once windows the report otherwise lists with
+//! their evidence (a receiver SIGKILLed between its handler and its 2xx; a completion Redis was
+//! down for; on a cluster, a write acknowledged by a primary just before it was killed and not
+//! yet replicated).
 //!
 //! Exits 0 when every assertion holds, 1 on any violation (listed), 2 when the soak could not
 //! run at all. See docs/security.md, "Soak".
@@ -20,10 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rxscale_webhooks::SigningSecret;
-use rxscale_webhooks_tests::redis_server::RedisServer;
 use rxscale_webhooks_tests::{TEST_MAX_BODY_BYTES, TEST_SECRET};
 
 mod receivers;
+mod redis;
 mod report;
 mod traffic;
 
@@ -92,6 +97,7 @@ struct Args {
     log_dir: PathBuf,
     handler_sleep_ms: u64,
     strict: bool,
+    cluster: bool,
 }
 
 impl Args {
@@ -103,6 +109,7 @@ impl Args {
         let mut log_dir = None;
         let mut handler_sleep_ms = 5;
         let mut strict = false;
+        let mut cluster = false;
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -115,10 +122,11 @@ impl Args {
                 "--log-dir" => log_dir = Some(PathBuf::from(value()?)),
                 "--handler-sleep-ms" => handler_sleep_ms = value()?.parse()?,
                 "--strict" => strict = true,
+                "--cluster" => cluster = true,
                 "-h" | "--help" => {
                     println!(
                         "soak [--quick | --duration SECS] [--workers N] [--think-ms MS] \
-                         [--handler-sleep-ms MS] [--seed N] [--log-dir DIR] [--strict]"
+                         [--handler-sleep-ms MS] [--seed N] [--log-dir DIR] [--strict] [--cluster]"
                     );
                     std::process::exit(0);
                 }
@@ -142,19 +150,45 @@ impl Args {
             log_dir,
             handler_sleep_ms,
             strict,
+            cluster,
         })
     }
 }
 
 /// One fault of the schedule, at an offset from the start of the traffic.
 enum Fault {
-    RedisDown { at: Duration, down: Duration },
-    Kill { at: Duration, instance: usize },
+    RedisDown {
+        at: Duration,
+        down: Duration,
+    },
+    /// A Redis Cluster primary SIGKILLed; the cluster promotes its replica.
+    PrimaryDown {
+        at: Duration,
+    },
+    Kill {
+        at: Duration,
+        instance: usize,
+    },
 }
 
 /// Faults scale with the run: a quick run has one of each, a long run two of each (one kill
-/// per framework). Redis stays down 10 s in a long run, and 5 s in a 60-second one.
-fn schedule(duration: Duration, seed: u64) -> Vec<Fault> {
+/// per framework). Redis stays down 10 s in a long run, and 5 s in a 60-second one. On a
+/// cluster, each Redis outage is a primary killed instead (a different one each time).
+fn schedule(duration: Duration, seed: u64, cluster: bool) -> Vec<Fault> {
+    let faults = single_schedule(duration, seed);
+    if !cluster {
+        return faults;
+    }
+    faults
+        .into_iter()
+        .map(|fault| match fault {
+            Fault::RedisDown { at, .. } => Fault::PrimaryDown { at },
+            other => other,
+        })
+        .collect()
+}
+
+fn single_schedule(duration: Duration, seed: u64) -> Vec<Fault> {
     let at = |fraction: f64| duration.mul_f64(fraction);
     if duration >= Duration::from_secs(300) {
         let down = Duration::from_secs(10);
@@ -192,7 +226,7 @@ const INSTANCES: [(&str, &str); 4] = [
 async fn soak(args: Args) -> Result<bool, BoxError> {
     std::fs::create_dir_all(&args.log_dir)?;
     let redis_dir = args.log_dir.join("redis");
-    let redis = Arc::new(Mutex::new(RedisServer::start_persistent_in(&redis_dir)));
+    let redis = Arc::new(Mutex::new(redis::Store::start(&redis_dir, args.cluster)?));
     let redis_url = lock(&redis).url();
     let output = Arc::new(Mutex::new(Output::default()));
     let launcher = Arc::new(Launcher {
@@ -229,7 +263,7 @@ async fn soak(args: Args) -> Result<bool, BoxError> {
         ports.push(instance.port);
         names.push(instance.spec.name.clone());
     }
-    let faults = schedule(args.duration, args.seed);
+    let faults = schedule(args.duration, args.seed, args.cluster);
     println!(
         "soak: {} s of traffic, {} workers (think {} ms), seed {}, handler sleep {} ms, lease {} s",
         args.duration.as_secs(),
@@ -244,6 +278,14 @@ async fn soak(args: Args) -> Result<bool, BoxError> {
         names.join(", "),
         ports,
         args.log_dir.display()
+    );
+    println!(
+        "soak: store: {}",
+        if lock(&redis).is_cluster() {
+            "Redis Cluster, 3 primaries with 1 replica each"
+        } else {
+            "redis-server with AOF (appendfsync always)"
+        }
     );
 
     println!("soak: load average at the start: {}", load_average());
@@ -358,7 +400,7 @@ async fn soak(args: Args) -> Result<bool, BoxError> {
         });
         instance.shut_down().await;
     }
-    let redis_keys = lock(&redis).dbsize();
+    let redis_keys = lock(&redis).key_count();
     drop(redis);
 
     let events = std::mem::take(&mut *lock(&traffic.events));
@@ -404,7 +446,7 @@ async fn soak(args: Args) -> Result<bool, BoxError> {
 async fn inject(
     faults: Vec<Fault>,
     started: Instant,
-    redis: Arc<Mutex<RedisServer>>,
+    redis: Arc<Mutex<redis::Store>>,
     instances: Vec<Arc<tokio::sync::Mutex<Instance>>>,
     launcher: Arc<Launcher>,
     log: Arc<Mutex<Vec<FaultWindow>>>,
@@ -416,15 +458,39 @@ async fn inject(
                 tokio::time::sleep_until((started + at).into()).await;
                 let start_us = now_us();
                 let stopping = Arc::clone(&redis);
-                tokio::task::spawn_blocking(move || lock(&stopping).stop()).await?;
+                tokio::task::spawn_blocking(move || lock(&stopping).kill_single()).await??;
                 println!("soak: fault: redis-server killed for {} s", down.as_secs());
                 tokio::time::sleep(down).await;
                 let starting = Arc::clone(&redis);
-                tokio::task::spawn_blocking(move || lock(&starting).restart()).await?;
+                tokio::task::spawn_blocking(move || lock(&starting).restart()).await??;
                 let restored_us = now_us();
                 println!("soak: fault: redis-server back");
                 lock(&log).push(FaultWindow {
                     kind: FaultKind::RedisDown,
+                    start_us,
+                    restored_us,
+                    end_us: restored_us + micros(REDIS_GRACE),
+                });
+            }
+            Fault::PrimaryDown { at } => {
+                tokio::time::sleep_until((started + at).into()).await;
+                let start_us = now_us();
+                let killing = Arc::clone(&redis);
+                let port =
+                    tokio::task::spawn_blocking(move || lock(&killing).kill_primary()).await??;
+                println!("soak: fault: cluster primary on port {port} SIGKILLed");
+                let waiting = Arc::clone(&redis);
+                tokio::task::spawn_blocking(move || {
+                    lock(&waiting).wait_until_healthy(Duration::from_secs(60));
+                })
+                .await?;
+                let restored_us = now_us();
+                println!(
+                    "soak: fault: replica promoted, cluster healthy after {:.1} s",
+                    (restored_us - start_us) as f64 / 1e6
+                );
+                lock(&log).push(FaultWindow {
+                    kind: FaultKind::PrimaryKilled,
                     start_us,
                     restored_us,
                     end_us: restored_us + micros(REDIS_GRACE),

@@ -20,6 +20,8 @@ pub(crate) struct FaultWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FaultKind {
     RedisDown,
+    /// A Redis Cluster primary SIGKILLed; `restored_us` is when a replica had taken over.
+    PrimaryKilled,
     /// The instance, and the incarnation that was killed.
     Killed(usize, u32),
 }
@@ -49,6 +51,9 @@ pub(crate) struct Inputs<'a> {
     pub(crate) strict: bool,
 }
 
+/// How long before a primary's kill a write it acknowledged may still be unreplicated: the
+/// replication lag, generous for a loaded machine.
+const REPLICATION_MARGIN_US: u64 = 2_000_000;
 /// The body of a deliberate handler failure, as `soak_receiver` sends it.
 const DELIBERATE_FAILURE: &str = "deliberate handler failure";
 /// The replay guard's fail-closed answer.
@@ -105,7 +110,21 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
             FaultKind::Killed(instance, incarnation) => {
                 Some((instance, incarnation, fault.start_us))
             }
-            FaultKind::RedisDown => None,
+            FaultKind::RedisDown | FaultKind::PrimaryKilled => None,
+        })
+        .collect();
+    // Writes a primary acknowledged but had not yet replicated when it was killed are lost on
+    // failover (Redis replication is asynchronous): a handler line from shortly before the kill
+    // up to the promotion may be repeated by a redelivery.
+    let failovers: Vec<(u64, u64)> = inputs
+        .faults
+        .iter()
+        .filter(|fault| fault.kind == FaultKind::PrimaryKilled)
+        .map(|fault| {
+            (
+                fault.start_us.saturating_sub(REPLICATION_MARGIN_US),
+                fault.restored_us,
+            )
         })
         .collect();
     let mut lost_completion: HashMap<&str, usize> = HashMap::new();
@@ -115,6 +134,7 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
     let mut exactly_once = 0usize;
     let mut crash_window = Vec::new();
     let mut completion_lost = Vec::new();
+    let mut failover_lost = Vec::new();
     let mut unacked = 0usize;
     for (index, event) in inputs.events.iter().enumerate() {
         let lines = handled
@@ -193,6 +213,15 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
                             .push(format!("handled {n} times (completion lost): {described}"));
                     }
                     completion_lost.push(described);
+                } else if lines.iter().any(|line| {
+                    failovers
+                        .iter()
+                        .any(|&(from, to)| line.at_us >= from && line.at_us <= to)
+                }) {
+                    if inputs.strict {
+                        violations.push(format!("handled {n} times (failover): {described}"));
+                    }
+                    failover_lost.push(described);
                 } else {
                     violations.push(format!("handled {n} times: {described}"));
                 }
@@ -226,7 +255,7 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
     let redis_windows: Vec<&FaultWindow> = inputs
         .faults
         .iter()
-        .filter(|fault| fault.kind == FaultKind::RedisDown)
+        .filter(|fault| matches!(fault.kind, FaultKind::RedisDown | FaultKind::PrimaryKilled))
         .collect();
     let in_redis_window = |attempt: &Attempt| {
         redis_windows
@@ -285,7 +314,7 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
     for fault in inputs.faults {
         let in_window = |a: &&Attempt| a.end_us >= fault.start_us && a.start_us <= fault.end_us;
         match fault.kind {
-            FaultKind::RedisDown => {
+            FaultKind::RedisDown | FaultKind::PrimaryKilled => {
                 let answered_503 = inputs
                     .attempts
                     .iter()
@@ -492,6 +521,16 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
     for described in &completion_lost {
         let _ = writeln!(out, "    {described}");
     }
+    if !failovers.is_empty() {
+        let _ = writeln!(
+            out,
+            "handled twice, failover:          {}",
+            failover_lost.len()
+        );
+        for described in &failover_lost {
+            let _ = writeln!(out, "    {described}");
+        }
+    }
     let _ = writeln!(
         out,
         "handler lines / calls:            {} / {} ({} deliberate 500s = {:.2}%)",
@@ -524,6 +563,9 @@ pub(crate) fn analyse(inputs: &Inputs<'_>) -> (String, Vec<String>) {
     for fault in inputs.faults {
         let what = match fault.kind {
             FaultKind::RedisDown => "redis-server SIGKILLed, restarted (AOF)".to_owned(),
+            FaultKind::PrimaryKilled => {
+                "cluster primary SIGKILLed, its replica promoted".to_owned()
+            }
             FaultKind::Killed(instance, incarnation) => format!(
                 "{}#{incarnation} SIGKILLed, restarted on its port",
                 inputs.names[instance]
@@ -835,6 +877,28 @@ mod tests {
             verdict(&attempts, handled, &["other:key"], &[], &[]).len(),
             1
         );
+    }
+
+    #[test]
+    fn a_second_handling_across_a_failover_is_at_least_once_only_near_the_kill() {
+        let failover = |kill_us: u64| FaultWindow {
+            kind: FaultKind::PrimaryKilled,
+            start_us: kill_us,
+            restored_us: kill_us + 3_000_000,
+            end_us: kill_us + 8_000_000,
+        };
+        let attempts = [
+            ok(1_000, 2_000, 0, Class::Genuine),
+            ok(9_000_000, 9_001_000, 1, Class::Retry),
+        ];
+        let handled = vec![line(0, 1, 1_500), line(1, 1, 9_000_500)];
+        // Handled 0.5 s before the primary died: its completion may not have been replicated.
+        let near = verdict(&attempts, handled.clone(), &[], &[failover(500_000)], &[]);
+        assert!(near.is_empty(), "{near:?}");
+        // Handled 5 s before: replicated long before, so a second handling is a real double.
+        let far = verdict(&attempts, handled, &[], &[failover(5_000_000)], &[]);
+        assert_eq!(far.len(), 1, "{far:?}");
+        assert!(far[0].starts_with("handled 2 times"), "{far:?}");
     }
 
     #[test]
