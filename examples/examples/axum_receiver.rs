@@ -61,7 +61,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     let addr = listener.local_addr()?;
     eprintln!("listening on http://{addr}/webhooks/rxscale");
-    axum::serve(listener, app).await?;
+    // Not `axum::serve`: this one has a header-read timeout and sheds idle connections
+    // (docs/axum.md, "Serving a public endpoint").
+    rxscale_webhooks_axum::serve(listener, app).await?;
     Ok(())
 }
 

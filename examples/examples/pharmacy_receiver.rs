@@ -102,7 +102,9 @@ where
         "listening on http://{}/webhooks/rxscale",
         listener.local_addr()?
     );
-    axum::serve(listener, router).await?;
+    // Not `axum::serve`: this one has a header-read timeout and sheds idle connections
+    // (docs/axum.md, "Serving a public endpoint").
+    rxscale_webhooks_axum::serve(listener, router).await?;
     Ok(())
 }
 
