@@ -11,7 +11,8 @@
 //! one transaction, then one JSON line goes to stdout. Answers: 200 applied; 200 with
 //! `X-Webhook-Duplicate: true` or `X-Webhook-Stale: true` when nothing was applied; 401, 413,
 //! 400 or 422 when verification fails; 503 when the database cannot be reached.
-//! `HANDLER_DELAY_MS` sleeps after the effects and before the commit.
+//! `HANDLER_DELAY_MS` sleeps after the effects and before the commit. A body still arriving 2 s
+//! after its request head is answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that).
 
 use std::{sync::Arc, time::Duration};
 
@@ -48,9 +49,14 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let verifier = Verifier::builder()
-        .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
-        .build()?;
+    let mut verifier = Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
+    if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
+        let ms = ms
+            .parse()
+            .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
+        verifier = verifier.body_read_timeout(std::time::Duration::from_millis(ms));
+    }
+    let verifier = verifier.build()?;
     let port: u16 = std::env::var("PORT")
         .map_or(Ok(3000), |port| port.parse())
         .map_err(|_| "PORT is not a port number")?;

@@ -48,6 +48,7 @@ pub fn require_tool(tool: &str, install_hint: &str) {
     );
 }
 pub mod actix_server;
+pub mod hostile;
 pub mod logs;
 pub mod matrix;
 pub mod postgres_server;
