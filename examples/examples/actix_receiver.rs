@@ -15,8 +15,14 @@
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason.
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use rxscale_webhooks_actix::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};
+use std::time::Duration;
+
+use actix_service::map_config;
+use actix_web::dev::AppConfig;
+use actix_web::{App, HttpResponse, web};
+use rxscale_webhooks_actix::{
+    ExpectWithinLimit, ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook,
+};
 use rxscale_webhooks_redis::RedisStore;
 use tracing_subscriber::EnvFilter;
 
@@ -41,7 +47,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let ms = ms
             .parse()
             .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
-        verifier = verifier.body_read_timeout(std::time::Duration::from_millis(ms));
+        verifier = verifier.body_read_timeout(Duration::from_millis(ms));
     }
     let verifier = verifier.build()?;
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
@@ -61,18 +67,30 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => ReplayGuard::in_memory(),
     };
 
-    let server = HttpServer::new(move || {
-        let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
-        // A resource, not `App::route`, so that other methods get 405 rather than 404.
-        App::new().service(
-            web::resource("/webhooks/rxscale").route(web::post().to(handle).wrap(middleware)),
-        )
-    })
-    .bind((host.as_str(), port))?;
-    for addr in server.addrs() {
-        eprintln!("listening on http://{addr}/webhooks/rxscale");
-    }
-    server.run().await?;
+    // Not `HttpServer`: it sends `100 Continue` before any middleware runs, so an oversized
+    // upload would be invited before the 413. actix-http's builder takes `ExpectWithinLimit`,
+    // which answers 413 instead (docs/actix.md, "Serving a public endpoint").
+    let listener = std::net::TcpListener::bind((host.as_str(), port))?;
+    eprintln!("listening on http://{}/webhooks/rxscale", listener.local_addr()?);
+    actix_server::Server::build()
+        .listen("rxscale-webhooks", listener, move || {
+            let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
+            // A resource, not `App::route`, so that other methods get 405 rather than 404.
+            let app = App::new().service(
+                web::resource("/webhooks/rxscale").route(web::post().to(handle).wrap(middleware)),
+            );
+            actix_http::HttpService::build()
+                .expect(ExpectWithinLimit::new(&verifier))
+                // A request head must arrive within 2 s, an idle kept-alive connection closes
+                // after 2 s, and after a refused body the connection closes within 1 s.
+                .client_request_timeout(Duration::from_secs(2))
+                .keep_alive(Duration::from_secs(2))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .finish(map_config(app, |_| AppConfig::default()))
+                .tcp()
+        })?
+        .run()
+        .await?;
     Ok(())
 }
 
