@@ -17,8 +17,10 @@ use rxscale_webhooks_tests::hostile::{
 const CLIENTS: usize = 8;
 const BOUND_PER_REQUEST_KIB: u64 = 3 * 1024;
 
-/// Sends `CLIENTS` one-byte-chunk bodies of exactly the limit at once; every one is read in full,
-/// then refused 401. Returns the statuses.
+/// Sends `CLIENTS` one-byte-chunk bodies of exactly the limit at once; each is read in full,
+/// then refused 401, or, on a machine too loaded to parse its two million chunks in the
+/// 290 s the test allows, refused 408 `body_read_timeout` with most of it read. Returns the
+/// statuses.
 async fn flood(receiver: &Receiver) -> Vec<Option<u16>> {
     let body = std::sync::Arc::new(one_byte_chunks(DEFAULT_MAX_BODY_BYTES));
     let mut tasks = Vec::new();
@@ -64,7 +66,8 @@ async fn flood(receiver: &Receiver) -> Vec<Option<u16>> {
 
 async fn peak_rss_rise_of_eight_one_byte_chunk_bodies(example: Example) {
     // A debug build needs more than the default 2 s to parse two million chunks: the deadline
-    // is lifted so that every body is read to its end, the worst case for memory.
+    // is lifted so that the bodies are read to their end (or nearly, on a loaded machine), the
+    // worst case for memory.
     let receiver =
         Receiver::start_with(example, None, &[("RXSCALE_BODY_READ_TIMEOUT_MS", "290000")]).await;
     // Warm up: the runtime, the router and one delivery's worth of allocations.
@@ -89,7 +92,7 @@ async fn peak_rss_rise_of_eight_one_byte_chunk_bodies(example: Example) {
     );
     for status in &statuses {
         assert!(
-            *status == Some(401),
+            matches!(status, Some(401 | 408)),
             "{example:?}: a forged body is refused, never passed: {statuses:?}"
         );
     }

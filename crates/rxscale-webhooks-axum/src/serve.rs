@@ -28,7 +28,8 @@ use tokio::sync::{Semaphore, oneshot};
 /// The default [`Serve::header_read_timeout`]: 2 seconds.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The default [`Serve::max_connections`]: 512.
+/// The default [`Serve::max_connections`]: 512, or three quarters of the process's open-files
+/// limit when that is lower (read from `/proc/self/limits` on Linux).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// Serves `router` on `listener` over HTTP/1.1, like `axum::serve`, with the limits a public
@@ -37,7 +38,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// | limit | default | why |
 /// |---|---|---|
 /// | [`header_read_timeout`](Serve::header_read_timeout) | 2 s | a connection must send its whole request head within it, counted from when the server starts waiting: on a new connection, and again on a kept-alive one after each response, so it is also the **idle keep-alive timeout** |
-/// | [`max_connections`](Serve::max_connections) | 512 | connections open at once; at the cap, or when the process runs out of open files, the connection that has waited longest without a request in progress is closed to make room, so idle sockets cannot lock out deliveries |
+/// | [`max_connections`](Serve::max_connections) | 512, or 3/4 of the open-files limit if lower | connections open at once; at the cap, or when the process runs out of open files, the connection that has waited longest without a request in progress is closed to make room, so idle sockets cannot lock out deliveries |
 /// | the verifier's [`body_read_timeout`](rxscale_webhooks::VerifierBuilder::body_read_timeout) | 2 s | enforced by the extractors and the layer themselves, per delivery: a body still arriving after it is answered 408 |
 ///
 /// The defaults fit RxScale's 5-second delivery budget: a sender that needs more than 2 s to
@@ -67,7 +68,25 @@ pub fn serve(listener: TcpListener, router: Router) -> Serve {
         listener,
         router,
         header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
-        max_connections: DEFAULT_MAX_CONNECTIONS,
+        max_connections: default_max_connections(),
+    }
+}
+
+/// [`DEFAULT_MAX_CONNECTIONS`], or three quarters of the open-files limit when lower: the rest
+/// stays for the application's own files and sockets (a database, its journal, Redis).
+fn default_max_connections() -> usize {
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find_map(|line| line.strip_prefix("Max open files"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|soft| soft.parse::<usize>().ok())
+        });
+    match soft_limit {
+        Some(limit) => DEFAULT_MAX_CONNECTIONS.min(limit / 4 * 3).max(1),
+        None => DEFAULT_MAX_CONNECTIONS,
     }
 }
 
@@ -103,7 +122,8 @@ impl Serve {
     /// Keep it below the process's open-files limit (`ulimit -n`), leaving room for the files
     /// and sockets the rest of the application uses.
     ///
-    /// Default: 512 ([`DEFAULT_MAX_CONNECTIONS`]). Values below 1 count as 1.
+    /// Default: 512 ([`DEFAULT_MAX_CONNECTIONS`]), or three quarters of the open-files limit
+    /// when that is lower (Linux). Values below 1 count as 1.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max.max(1);
         self
