@@ -42,7 +42,8 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut verifier = Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
+    let mut verifier =
+        Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
     if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
         let ms = ms
             .parse()
@@ -71,7 +72,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // upload would be invited before the 413. actix-http's builder takes `ExpectWithinLimit`,
     // which answers 413 instead (docs/actix.md, "Serving a public endpoint").
     let listener = std::net::TcpListener::bind((host.as_str(), port))?;
-    eprintln!("listening on http://{}/webhooks/rxscale", listener.local_addr()?);
+    eprintln!(
+        "listening on http://{}/webhooks/rxscale",
+        listener.local_addr()?
+    );
     actix_server::Server::build()
         .listen("rxscale-webhooks", listener, move || {
             let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());

@@ -36,7 +36,8 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut verifier = Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
+    let mut verifier =
+        Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
     if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
         let ms = ms
             .parse()

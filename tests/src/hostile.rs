@@ -77,7 +77,9 @@ impl Receiver {
             Some(limit) => {
                 require_tool("prlimit", "apt-get install -y util-linux");
                 let mut command = Command::new("prlimit");
-                command.arg(format!("--nofile={limit}:{limit}")).arg(&binary);
+                command
+                    .arg(format!("--nofile={limit}:{limit}"))
+                    .arg(&binary);
                 command
             }
             None => Command::new(&binary),
@@ -229,7 +231,9 @@ pub async fn read_status(stream: &mut TcpStream, limit: Duration) -> Option<u16>
         return None;
     }
     let text = String::from_utf8_lossy(&head);
-    text.split(' ').nth(1).and_then(|status| status.parse().ok())
+    text.split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
 }
 
 /// Waits until the server closes `stream` (EOF or reset), reading and discarding whatever it

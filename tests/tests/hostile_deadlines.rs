@@ -49,10 +49,20 @@ async fn trickled_body_gets_408(example: Example, receiver: &Receiver) {
     trickle.abort();
     let elapsed = started.elapsed();
     let text = String::from_utf8_lossy(&response);
-    assert!(status.is_ok(), "{example:?}: no answer within {:?}", DEADLINE + SLACK);
+    assert!(
+        status.is_ok(),
+        "{example:?}: no answer within {:?}",
+        DEADLINE + SLACK
+    );
     assert!(text.starts_with("HTTP/1.1 408"), "{example:?}: {text}");
-    assert!(text.ends_with(r#"{"error":"body_read_timeout"}"#), "{example:?}: {text}");
-    assert!(elapsed >= DEADLINE - Duration::from_millis(100), "{example:?}: {elapsed:?}");
+    assert!(
+        text.ends_with(r#"{"error":"body_read_timeout"}"#),
+        "{example:?}: {text}"
+    );
+    assert!(
+        elapsed >= DEADLINE - Duration::from_millis(100),
+        "{example:?}: {elapsed:?}"
+    );
     eprintln!("{example:?}: trickled body answered 408 after {elapsed:?}");
 }
 
@@ -65,7 +75,10 @@ async fn stalled_body_gets_408(example: Example, receiver: &Receiver) {
     let status = read_status(&mut stream, DEADLINE + SLACK).await;
     let elapsed = started.elapsed();
     assert_eq!(status, Some(408), "{example:?} after {elapsed:?}");
-    assert!(elapsed >= DEADLINE - Duration::from_millis(100), "{example:?}: {elapsed:?}");
+    assert!(
+        elapsed >= DEADLINE - Duration::from_millis(100),
+        "{example:?}: {elapsed:?}"
+    );
     eprintln!("{example:?}: stalled body answered 408 after {elapsed:?}");
 }
 
@@ -73,7 +86,13 @@ async fn stalled_body_gets_408(example: Example, receiver: &Receiver) {
 /// timeout, without an answer reaching a handler.
 async fn unfinished_head_is_closed(example: Example, receiver: &Receiver) {
     let mut stream = connect(receiver.addr).await;
-    assert!(write_all(&mut stream, b"POST /webhooks/rxscale HTTP/1.1\r\nhost: x\r\nx-a: ").await);
+    assert!(
+        write_all(
+            &mut stream,
+            b"POST /webhooks/rxscale HTTP/1.1\r\nhost: x\r\nx-a: "
+        )
+        .await
+    );
     let closed = closed_within(&mut stream, DEADLINE + SLACK).await;
     assert!(closed.is_some(), "{example:?}: unfinished head still open");
     eprintln!("{example:?}: unfinished head closed after {closed:?}");
@@ -83,7 +102,10 @@ async fn unfinished_head_is_closed(example: Example, receiver: &Receiver) {
 async fn silent_connection_is_closed(example: Example, receiver: &Receiver) {
     let mut stream = connect(receiver.addr).await;
     let closed = closed_within(&mut stream, DEADLINE + SLACK).await;
-    assert!(closed.is_some(), "{example:?}: silent connection still open");
+    assert!(
+        closed.is_some(),
+        "{example:?}: silent connection still open"
+    );
     eprintln!("{example:?}: silent connection closed after {closed:?}");
 }
 
@@ -92,9 +114,16 @@ async fn idle_keep_alive_is_closed(example: Example, receiver: &Receiver) {
     let mut stream = connect(receiver.addr).await;
     assert!(write_all(&mut stream, head("content-length: 2\r\n").as_bytes()).await);
     assert!(write_all(&mut stream, b"{}").await);
-    assert_eq!(read_status(&mut stream, SLACK).await, Some(401), "{example:?}");
+    assert_eq!(
+        read_status(&mut stream, SLACK).await,
+        Some(401),
+        "{example:?}"
+    );
     let closed = closed_within(&mut stream, DEADLINE + SLACK).await;
-    assert!(closed.is_some(), "{example:?}: idle kept-alive connection still open");
+    assert!(
+        closed.is_some(),
+        "{example:?}: idle kept-alive connection still open"
+    );
     eprintln!("{example:?}: idle kept-alive connection closed {closed:?} after its answer");
 }
 

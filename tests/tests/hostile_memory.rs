@@ -76,7 +76,10 @@ async fn peak_rss_rise_of_eight_one_byte_chunk_bodies(example: Example) {
     let mut stream = connect(receiver.addr).await;
     assert!(write_all(&mut stream, head("content-length: 2\r\n").as_bytes()).await);
     assert!(write_all(&mut stream, b"{}").await);
-    assert_eq!(read_status(&mut stream, Duration::from_secs(10)).await, Some(401));
+    assert_eq!(
+        read_status(&mut stream, Duration::from_secs(10)).await,
+        Some(401)
+    );
     drop(stream);
 
     let before = receiver.peak_rss_kib();

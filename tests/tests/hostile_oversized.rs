@@ -24,7 +24,11 @@ async fn expect_continue_gets_413_first(example: Example, receiver: &Receiver) {
     let extra = format!("content-length: {OVER}\r\nexpect: 100-continue\r\n");
     assert!(write_all(&mut stream, head(&extra).as_bytes()).await);
     let first = read_status(&mut stream, Duration::from_secs(5)).await;
-    assert_eq!(first, Some(413), "{example:?}: the first answer is the 413, not 100 Continue");
+    assert_eq!(
+        first,
+        Some(413),
+        "{example:?}: the first answer is the 413, not 100 Continue"
+    );
 }
 
 /// Sends an oversized body as fast as it can (declared, or chunked) while reading the answer;
@@ -48,7 +52,9 @@ async fn keep_sending(receiver: &Receiver, chunked: bool) -> Option<u16> {
                 write.write_all(&piece).await?;
                 write.write_all(b"\r\n").await?;
             } else {
-                write.write_all(&piece[..(OVER - sent).min(piece.len())]).await?;
+                write
+                    .write_all(&piece[..(OVER - sent).min(piece.len())])
+                    .await?;
             }
             sent += piece.len();
         }
@@ -70,7 +76,9 @@ async fn keep_sending(receiver: &Receiver, chunked: bool) -> Option<u16> {
     .await;
     writer.abort();
     let text = String::from_utf8_lossy(&response);
-    text.split(' ').nth(1).and_then(|status| status.parse().ok())
+    text.split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
 }
 
 async fn keeps_sending_and_reads_413(example: Example, receiver: &Receiver) {
@@ -128,7 +136,10 @@ async fn endless_body_is_cut_off(example: Example, receiver: &Receiver) -> (Dura
         .expect("the writer stops within 20 s: the receiver closed the connection")
         .unwrap();
     let elapsed = started.elapsed();
-    assert!(result.is_err(), "{example:?}: the receiver read 30 s of body");
+    assert!(
+        result.is_err(),
+        "{example:?}: the receiver read 30 s of body"
+    );
     (elapsed, sent.load(Ordering::Relaxed))
 }
 
@@ -146,7 +157,10 @@ async fn oversized(example: Example) {
     if example != Example::Actix {
         // The limit, the 4 MiB discarded, and at most 16 MiB of kernel buffers on loopback.
         let bound = (DEFAULT_MAX_BODY_BYTES + 4 * 1024 * 1024 + 16 * 1024 * 1024) as u64;
-        assert!(sent <= bound, "{example:?}: {sent} bytes taken, bound {bound}");
+        assert!(
+            sent <= bound,
+            "{example:?}: {sent} bytes taken, bound {bound}"
+        );
     }
     let (status, _) = deliver_valid(receiver.addr, 1).await;
     assert_eq!(status, 200, "{example:?} still delivers");

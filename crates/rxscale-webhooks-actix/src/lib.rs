@@ -32,9 +32,9 @@ mod middleware;
 mod rejection;
 mod request;
 
+pub use expect::ExpectWithinLimit;
 #[allow(deprecated)]
 pub use extract::VerifiedEnvelope;
-pub use expect::ExpectWithinLimit;
 pub use extract::{VerifiedAs, VerifiedEvent};
 pub use middleware::{VerifyWebhook, VerifyWebhookMiddleware};
 pub use rejection::WebhookRejection;

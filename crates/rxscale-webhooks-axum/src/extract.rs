@@ -234,7 +234,8 @@ async fn verify_request<T>(
                 Err(error) => return Err(body_read_failed(error).into()),
             }
         }
-        check(&pipeline, &parts.headers, &reader.finish(), &delivery).map_err(WebhookRejection::from)
+        check(&pipeline, &parts.headers, &reader.finish(), &delivery)
+            .map_err(WebhookRejection::from)
     }
     .instrument(delivery.span().clone())
     .await;

@@ -74,9 +74,10 @@ impl IntoResponse for WebhookRejection {
                 let body = ResponseBody::<axum::body::Body>::rejection(self.0.body(), Some(rest));
                 let mut response = Response::new(axum::body::Body::new(body));
                 *response.status_mut() = status;
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    HeaderValue::from_static("close"),
+                );
                 response
             }
             None => (status, self.0.body()).into_response(),

@@ -58,7 +58,9 @@ impl<B: Body + Send + 'static> Collect<B> {
                 expects_continue,
             }),
             Err(rejection) => Err(Refused {
-                rest: (!expects_continue).then(|| RefusedBody::pinned(Box::pin(body))).flatten(),
+                rest: (!expects_continue)
+                    .then(|| RefusedBody::pinned(Box::pin(body)))
+                    .flatten(),
                 rejection,
             }),
         }

@@ -276,12 +276,7 @@ fn event_type_matching_is_exact() {
 #[test]
 fn free_form_order_data_nested_far_deeper_than_128_levels_decodes() {
     for depth in [129, 200, 10_000] {
-        let nested = format!(
-            "{}{}{}",
-            r#"{"k":["#.repeat(depth),
-            "1",
-            "]}".repeat(depth)
-        );
+        let nested = format!("{}{}{}", r#"{"k":["#.repeat(depth), "1", "]}".repeat(depth));
         let base = with(fixture(EventType::PharmacyOrderCreated), |value| {
             value["data"]["data"] = json!("PLACEHOLDER");
         });
