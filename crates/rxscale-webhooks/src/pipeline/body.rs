@@ -29,8 +29,10 @@ pub const DISCARD_AFTER_REJECTION_TIME: Duration = Duration::from_secs(1);
 /// holding thousands of one-byte frames would pin those buffers and cost about 36 bytes per
 /// byte received (issue 14: +76 MiB for one 2 MiB body sent in one-byte chunks). So a request
 /// costs its bytes received, at most the limit, plus the buffer's growth slack, whatever the
-/// chunking. The buffer grows as bytes arrive rather than being reserved at the declared length,
-/// so that a request holds what it has received, not what it announced.
+/// chunking. The buffer is reserved once at the declared `Content-Length` when there is one;
+/// without one it doubles from 16 KiB and, once a quarter of the limit is reached, jumps to the
+/// limit, so that the buffers outgrown along the way (freed, but still counted in the process's
+/// peak RSS) stay under a third of the limit. Capacity not yet written to costs no memory.
 ///
 /// **Time.** [`BodyReader::timeout`] is the verifier's
 /// [`body_read_timeout`](crate::Verifier::body_read_timeout): an adapter that has not received
@@ -43,17 +45,40 @@ pub struct BodyReader {
     joined: BytesMut,
     len: usize,
     limit: usize,
+    /// The declared length, when known and within the limit.
+    declared: Option<usize>,
     timeout: Duration,
 }
 
+/// Where the joined buffer starts without a declared length.
+const FIRST_CAPACITY: usize = 16 * 1024;
+
 impl BodyReader {
-    pub(crate) fn new(limit: usize, timeout: Duration) -> Self {
+    pub(crate) fn new(limit: usize, declared: Option<u64>, timeout: Duration) -> Self {
         BodyReader {
             first: Bytes::new(),
             joined: BytesMut::new(),
             len: 0,
             limit,
+            declared: declared
+                .and_then(|length| usize::try_from(length).ok())
+                .filter(|&length| length <= limit),
             timeout,
+        }
+    }
+
+    /// The capacity to grow to for `needed` bytes: the declared length, or the next step.
+    fn grown_capacity(&self, needed: usize) -> usize {
+        if let Some(declared) = self.declared.filter(|&declared| declared >= needed) {
+            return declared;
+        }
+        let doubled = (self.joined.capacity() * 2)
+            .max(FIRST_CAPACITY)
+            .max(needed);
+        if doubled >= self.limit / 4 {
+            self.limit.max(needed)
+        } else {
+            doubled
         }
     }
 
@@ -80,10 +105,14 @@ impl BodyReader {
         if self.len == 0 {
             self.first = data.copy_to_bytes(size);
         } else {
-            if !self.first.is_empty() {
-                let first = std::mem::take(&mut self.first);
-                self.joined.reserve(first.len() + size);
-                self.joined.extend_from_slice(&first);
+            let needed = self.len + size;
+            if needed > self.joined.capacity() {
+                // `BytesMut::reserve` may round up to twice the size; this is exact.
+                let mut grown = BytesMut::with_capacity(self.grown_capacity(needed));
+                grown.extend_from_slice(&self.first);
+                grown.extend_from_slice(&self.joined);
+                self.first = Bytes::new();
+                self.joined = grown;
             }
             self.joined.put(data);
         }

@@ -168,7 +168,11 @@ impl Pipeline {
             crate::verifier::log_rejection(&error, &self.verifier);
             return Err(error.into());
         }
-        Ok(BodyReader::new(limit, self.verifier.body_read_timeout()))
+        Ok(BodyReader::new(
+            limit,
+            declared_length,
+            self.verifier.body_read_timeout(),
+        ))
     }
 
     /// Checks a whole body: verifies it against every `X-Webhook-Signature` value, records the
