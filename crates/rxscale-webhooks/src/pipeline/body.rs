@@ -30,9 +30,9 @@ pub const DISCARD_AFTER_REJECTION_TIME: Duration = Duration::from_secs(1);
 /// byte received (issue 14: +76 MiB for one 2 MiB body sent in one-byte chunks). So a request
 /// costs its bytes received, at most the limit, plus the buffer's growth slack, whatever the
 /// chunking. The buffer is reserved once at the declared `Content-Length` when there is one;
-/// without one it doubles from 16 KiB and, once a sixteenth of the limit is reached, jumps to
-/// the limit, so that the buffers outgrown along the way (freed, but still counted in the
-/// process's peak RSS) stay under an eighth of the limit. Capacity not yet written to costs no
+/// without one it doubles from 16 KiB and, once a quarter of the limit is reached, jumps to the
+/// limit, so that the buffers outgrown along the way (freed, but possibly still counted in the
+/// process's peak RSS) stay under a third of the limit. Capacity not yet written to costs no
 /// memory.
 ///
 /// **Time.** [`BodyReader::timeout`] is the verifier's
@@ -76,7 +76,7 @@ impl BodyReader {
         let doubled = (self.joined.capacity() * 2)
             .max(FIRST_CAPACITY)
             .max(needed);
-        if doubled >= self.limit / 16 {
+        if doubled >= self.limit / 4 {
             self.limit.max(needed)
         } else {
             doubled
