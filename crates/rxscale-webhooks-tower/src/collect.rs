@@ -83,6 +83,11 @@ where
             let frame = match body.as_mut().poll_frame(cx) {
                 Poll::Ready(frame) => frame,
                 Poll::Pending => {
+                    if this.timer.is_none() && tokio::runtime::Handle::try_current().is_err() {
+                        // Outside a tokio runtime (another executor) there is no timer to
+                        // enforce the deadline with: wait for the body alone.
+                        return Poll::Pending;
+                    }
                     let deadline = this.deadline;
                     let timer = this
                         .timer

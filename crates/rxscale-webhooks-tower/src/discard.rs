@@ -45,7 +45,7 @@ pub struct RefusedBody {
     // only ever reached through `&mut`, never locked.
     source: std::sync::Mutex<Box<dyn Source>>,
     left: u64,
-    /// Armed on the first poll, which happens once the answer is being written.
+    /// Armed the first time the body has nothing ready.
     timer: Option<Pin<Box<Sleep>>>,
 }
 
@@ -67,11 +67,13 @@ impl RefusedBody {
     }
 
     /// Ready once the body ended, or a bound was reached: then the connection may close.
+    ///
+    /// The time bound starts the first time the body has nothing ready; outside a tokio
+    /// runtime there is no timer, and the discarding stops there.
     pub(crate) fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(DISCARD_AFTER_REJECTION_TIME)));
-        if timer.as_mut().poll(cx).is_ready() {
+        if let Some(timer) = self.timer.as_mut()
+            && timer.as_mut().poll(cx).is_ready()
+        {
             return Poll::Ready(());
         }
         let source = match self.source.get_mut() {
@@ -85,7 +87,19 @@ impl RefusedBody {
                     None => return Poll::Ready(()),
                 },
                 Poll::Ready(None) => return Poll::Ready(()),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if self.timer.is_none() {
+                        if tokio::runtime::Handle::try_current().is_err() {
+                            return Poll::Ready(());
+                        }
+                        let mut timer = Box::pin(tokio::time::sleep(DISCARD_AFTER_REJECTION_TIME));
+                        if timer.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        self.timer = Some(timer);
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
