@@ -4,7 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | (none) | | The crate has no optional features. It depends on `tower-layer`, `tower-service`, `http`, `http-body` and `tracing`, never on a web framework. |
+//! | (none) | | The crate has no optional features. It depends on `tower-layer`, `tower-service`, `http`, `http-body`, `tracing` and `tokio` (its timer, for the body-read deadline), never on a web framework. |
 //!
 //! ## Items at a glance
 //!
