@@ -73,9 +73,7 @@ impl BodyReader {
         if let Some(declared) = self.declared.filter(|&declared| declared >= needed) {
             return declared;
         }
-        let doubled = (self.joined.capacity() * 2)
-            .max(FIRST_CAPACITY)
-            .max(needed);
+        let doubled = (self.joined.capacity() * 2).max(FIRST_CAPACITY).max(needed);
         if doubled >= self.limit / 4 {
             self.limit.max(needed)
         } else {
