@@ -9,13 +9,20 @@
 //! verification never reach `handle` (401, 413, 400 or 422), nor do redeliveries of a handled
 //! event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis when `RXSCALE_REDIS_URL`
 //! is set (several comma-separated `redis://` node URLs: a Redis Cluster), so that several
-//! instances share them, and in memory otherwise.
+//! instances share them, and in memory otherwise. A body still arriving 2 s after its request
+//! head is answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that).
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason.
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use rxscale_webhooks_actix::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};
+use std::time::Duration;
+
+use actix_service::map_config;
+use actix_web::dev::AppConfig;
+use actix_web::{App, HttpResponse, web};
+use rxscale_webhooks_actix::{
+    ExpectWithinLimit, ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook,
+};
 use rxscale_webhooks_redis::RedisStore;
 use tracing_subscriber::EnvFilter;
 
@@ -35,9 +42,15 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let verifier = Verifier::builder()
-        .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
-        .build()?;
+    let mut verifier =
+        Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
+    if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
+        let ms = ms
+            .parse()
+            .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
+        verifier = verifier.body_read_timeout(Duration::from_millis(ms));
+    }
+    let verifier = verifier.build()?;
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
@@ -55,18 +68,33 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => ReplayGuard::in_memory(),
     };
 
-    let server = HttpServer::new(move || {
-        let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
-        // A resource, not `App::route`, so that other methods get 405 rather than 404.
-        App::new().service(
-            web::resource("/webhooks/rxscale").route(web::post().to(handle).wrap(middleware)),
-        )
-    })
-    .bind((host.as_str(), port))?;
-    for addr in server.addrs() {
-        eprintln!("listening on http://{addr}/webhooks/rxscale");
-    }
-    server.run().await?;
+    // Not `HttpServer`: it sends `100 Continue` before any middleware runs, so an oversized
+    // upload would be invited before the 413. actix-http's builder takes `ExpectWithinLimit`,
+    // which answers 413 instead (docs/actix.md, "Serving a public endpoint").
+    let listener = std::net::TcpListener::bind((host.as_str(), port))?;
+    eprintln!(
+        "listening on http://{}/webhooks/rxscale",
+        listener.local_addr()?
+    );
+    actix_server::Server::build()
+        .listen("rxscale-webhooks", listener, move || {
+            let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
+            // A resource, not `App::route`, so that other methods get 405 rather than 404.
+            let app = App::new().service(
+                web::resource("/webhooks/rxscale").route(web::post().to(handle).wrap(middleware)),
+            );
+            actix_http::HttpService::build()
+                .expect(ExpectWithinLimit::new(&verifier))
+                // A request head must arrive within 2 s, an idle kept-alive connection closes
+                // after 2 s, and after a refused body the connection closes within 1 s.
+                .client_request_timeout(Duration::from_secs(2))
+                .keep_alive(Duration::from_secs(2))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .finish(map_config(app, |_| AppConfig::default()))
+                .tcp()
+        })?
+        .run()
+        .await?;
     Ok(())
 }
 

@@ -9,7 +9,8 @@
 //! verification never reach `handle` (401, 413, 400 or 422), nor do redeliveries of a handled
 //! event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis when `RXSCALE_REDIS_URL`
 //! is set (several comma-separated `redis://` node URLs: a Redis Cluster), so that several
-//! instances share them, and in memory otherwise.
+//! instances share them, and in memory otherwise. A body still arriving 2 s after its request
+//! head is answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that).
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason.
@@ -35,9 +36,15 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let verifier = Verifier::builder()
-        .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
-        .build()?;
+    let mut verifier =
+        Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
+    if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
+        let ms = ms
+            .parse()
+            .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
+        verifier = verifier.body_read_timeout(std::time::Duration::from_millis(ms));
+    }
+    let verifier = verifier.build()?;
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
@@ -61,7 +68,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     let addr = listener.local_addr()?;
     eprintln!("listening on http://{addr}/webhooks/rxscale");
-    axum::serve(listener, app).await?;
+    // Not `axum::serve`: this one has a header-read timeout and sheds idle connections
+    // (docs/axum.md, "Serving a public endpoint").
+    rxscale_webhooks_axum::serve(listener, app).await?;
     Ok(())
 }
 

@@ -8,7 +8,8 @@
 //! Serves `POST /webhooks/rxscale` on 127.0.0.1:`PORT` (default 3000); `DATABASE_URL` is
 //! `postgres://...` or `sqlite://PATH?mode=rwc`. On start: the ledger's migrations, then the
 //! tables `orders`, `sku_stock` and `effects_log`. After each commit, one JSON line on stdout.
-//! `HANDLER_DELAY_MS` sleeps after the effects and before the commit.
+//! `HANDLER_DELAY_MS` sleeps after the effects and before the commit. A body still arriving 2 s
+//! after its request head is answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that).
 
 use std::{env, sync::Arc, time::Duration};
 
@@ -44,13 +45,15 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let verifier = Verifier::builder()
-        .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
-        .build()?;
     let number = |name: &str, default: u64| {
         let value = env::var(name).map_or(Ok(default), |value| value.parse());
         value.map_err(|_| format!("{name} is not a number"))
     };
+    let body_read_timeout = Duration::from_millis(number("RXSCALE_BODY_READ_TIMEOUT_MS", 2000)?);
+    let verifier = Verifier::builder()
+        .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
+        .body_read_timeout(body_read_timeout)
+        .build()?;
     let port = u16::try_from(number("PORT", 3000)?).map_err(|_| "PORT is not a port number")?;
     let delay = Duration::from_millis(number("HANDLER_DELAY_MS", 0)?);
     let url = env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
@@ -97,7 +100,9 @@ where
         "listening on http://{}/webhooks/rxscale",
         listener.local_addr()?
     );
-    axum::serve(listener, router).await?;
+    // Not `axum::serve`: this one has a header-read timeout and sheds idle connections
+    // (docs/axum.md, "Serving a public endpoint").
+    rxscale_webhooks_axum::serve(listener, router).await?;
     Ok(())
 }
 

@@ -17,6 +17,8 @@
 //!   [`VerifyWebhook::pass_invalid_event_data`]; [`VerifyWebhookMiddleware`] is the service it
 //!   wraps a route in.
 //! - [`WebhookRejection`]: what both answer with when a delivery is refused (`ResponseError`).
+//! - [`ExpectWithinLimit`]: answers 413 instead of `100 Continue` to an oversized
+//!   `Content-Length`, for servers built with actix-http's `HttpService::build().expect(..)`.
 //! - [`UndecodedEvent`]: what replaces the [`Verified`] event in the extensions when the
 //!   middleware passes undecodable data through.
 //! - [`Verifier`], [`Verified`], [`Event`] and the rest of the core crate's vocabulary,
@@ -24,11 +26,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+mod expect;
 mod extract;
 mod middleware;
 mod rejection;
 mod request;
 
+pub use expect::ExpectWithinLimit;
 #[allow(deprecated)]
 pub use extract::VerifiedEnvelope;
 pub use extract::{VerifiedAs, VerifiedEvent};

@@ -2,11 +2,12 @@ use std::ops::{Deref, DerefMut};
 
 use axum::RequestExt;
 use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{CONTENT_LENGTH, EXPECT};
 use axum::http::{HeaderMap, HeaderValue};
 use http_body_util::BodyExt as _;
 use rxscale_webhooks::pipeline::{Delivery, Pipeline, Rejection, body_read_failed, content_length};
-use rxscale_webhooks::{Verified, Verifier};
+use rxscale_webhooks::{ErrorKind, Verified, Verifier};
+use rxscale_webhooks_tower::RefusedBody;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
@@ -191,30 +192,58 @@ async fn verify_request<T>(
     let delivery = Delivery::start();
     let result = async {
         let (parts, mut body) = request.with_limited_body().into_parts();
+        // A body refused before it is read is not polled under `Expect: 100-continue`: polling
+        // it would invite the client to send it.
+        let expects_continue = parts
+            .headers
+            .get(EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let refused = |rejection: Rejection, body: axum::body::Body| {
+            let rest = if expects_continue || rejection.kind() != Some(ErrorKind::BodyTooLarge) {
+                None
+            } else {
+                RefusedBody::new(body)
+            };
+            WebhookRejection::with_refused_body(rejection, rest)
+        };
         let length = content_length(parts.headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes));
-        let mut reader = pipeline.body_reader(length)?;
-        while let Some(frame) = body.frame().await {
+        let mut reader = match pipeline.body_reader(length) {
+            Ok(reader) => reader,
+            Err(rejection) => return Err(refused(rejection, body)),
+        };
+        let deadline = tokio::time::sleep(reader.timeout());
+        tokio::pin!(deadline);
+        loop {
+            let frame = tokio::select! {
+                biased;
+                frame = body.frame() => frame,
+                () = &mut deadline => return Err(reader.timed_out().into()),
+            };
+            let Some(frame) = frame else { break };
             match frame {
                 Ok(frame) => {
-                    if let Ok(data) = frame.into_data() {
-                        reader.push(data)?;
+                    if let Ok(data) = frame.into_data()
+                        && let Err(rejection) = reader.push(data)
+                    {
+                        return Err(refused(rejection, body));
                     }
                 }
                 Err(error) if is_length_limit(&error) => {
-                    return Err(reader.framework_limit_reached());
+                    return Err(reader.framework_limit_reached().into());
                 }
-                Err(error) => return Err(body_read_failed(error)),
+                Err(error) => return Err(body_read_failed(error).into()),
             }
         }
         check(&pipeline, &parts.headers, &reader.finish(), &delivery)
+            .map_err(WebhookRejection::from)
     }
     .instrument(delivery.span().clone())
     .await;
     if let Err(rejection) = &result {
-        delivery.record(rejection.outcome());
+        delivery.record(rejection.rejection().outcome());
     }
     delivery.finish();
-    result.map_err(WebhookRejection::from)
+    result
 }
 
 /// Every value of a header, for the pipeline's header lookup.

@@ -10,6 +10,9 @@
 //!
 //! - [`VerifiedEvent`] and [`VerifiedAs`]: the extractors.
 //! - [`WebhookRejection`]: what they answer with when a delivery is refused.
+//! - [`serve`]: `axum::serve` with a header-read (and idle) timeout and a cap on open
+//!   connections that sheds idle ones first; use it for a public webhook endpoint
+//!   (`docs/axum.md`, "Serving a public endpoint").
 //! - [`VerifyLayer`]: the tower layer, re-exported from `rxscale-webhooks-tower`, with
 //!   [`UndecodedEvent`] and [`VerifiedBody`]. With [`VerifyLayer::replay_guard`] it also
 //!   makes each event handled once; see [Exactly once](#exactly-once-needs-the-layer).
@@ -22,11 +25,13 @@
 
 mod extract;
 mod rejection;
+mod serve;
 
 #[allow(deprecated)]
 pub use extract::VerifiedEnvelope;
 pub use extract::{VerifiedAs, VerifiedEvent};
 pub use rejection::WebhookRejection;
+pub use serve::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, Serve, serve};
 
 #[doc(no_inline)]
 pub use rxscale_webhooks_tower::{

@@ -4,6 +4,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rxscale_webhooks::pipeline::Rejection;
 use rxscale_webhooks::{Error, ErrorKind};
+use rxscale_webhooks_tower::{RefusedBody, ResponseBody};
 
 /// Why [`VerifiedEvent`](crate::VerifiedEvent) or [`VerifiedAs`](crate::VerifiedAs) refused a
 /// request.
@@ -16,7 +17,7 @@ use rxscale_webhooks::{Error, ErrorKind};
 ///
 /// Take `Result<VerifiedEvent, WebhookRejection>` in a handler to answer differently.
 #[derive(Debug)]
-pub struct WebhookRejection(Rejection);
+pub struct WebhookRejection(Rejection, Option<RefusedBody>);
 
 impl WebhookRejection {
     /// Which check the delivery failed; `None` only for answers that are not about the
@@ -26,7 +27,7 @@ impl WebhookRejection {
         self.0.kind()
     }
 
-    /// The HTTP status: 401, 413, 400 or 422.
+    /// The HTTP status: 401, 413, 408, 400 or 422.
     #[must_use]
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -51,15 +52,36 @@ impl WebhookRejection {
     }
 }
 
+impl WebhookRejection {
+    /// A 413 after which what is left of the body is discarded within bounds, so that the
+    /// client can read the answer (see [`RefusedBody`]).
+    pub(crate) fn with_refused_body(rejection: Rejection, rest: Option<RefusedBody>) -> Self {
+        WebhookRejection(rejection, rest)
+    }
+}
+
 impl From<Rejection> for WebhookRejection {
     fn from(rejection: Rejection) -> Self {
-        WebhookRejection(rejection)
+        WebhookRejection(rejection, None)
     }
 }
 
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), self.body_text()).into_response();
+        let status = self.status();
+        let mut response = match self.1 {
+            Some(rest) => {
+                let body = ResponseBody::<axum::body::Body>::rejection(self.0.body(), Some(rest));
+                let mut response = Response::new(axum::body::Body::new(body));
+                *response.status_mut() = status;
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    HeaderValue::from_static("close"),
+                );
+                response
+            }
+            None => (status, self.0.body()).into_response(),
+        };
         let headers = response.headers_mut();
         for &(name, value) in self.0.headers() {
             headers.insert(

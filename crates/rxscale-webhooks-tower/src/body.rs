@@ -1,10 +1,12 @@
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+
+use crate::discard::RefusedBody;
 
 /// The request body the wrapped service receives: exactly the bytes that were verified, in one
 /// frame, already in memory.
@@ -68,7 +70,7 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Rejection { body: Option<Bytes> },
+        Rejection { body: Option<Bytes>, discard: Option<RefusedBody> },
     }
 }
 
@@ -79,10 +81,14 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    pub(crate) fn rejection(text: &'static str) -> Self {
+    /// The body of a rejection: its JSON text, then, with `discard`, what is left of the
+    /// refused request body is read and thrown away, within bounds, before the response ends
+    /// and the connection closes. Send it with `Connection: close` when `discard` is `Some`.
+    pub fn rejection(text: &'static str, discard: Option<RefusedBody>) -> Self {
         ResponseBody {
             kind: Kind::Rejection {
                 body: Some(Bytes::from_static(text.as_bytes())),
+                discard,
             },
         }
     }
@@ -110,22 +116,40 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Rejection { body } => Poll::Ready(body.take().map(|b| Ok(Frame::data(b)))),
+            KindProj::Rejection { body, discard } => {
+                if let Some(text) = body.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(text))));
+                }
+                if let Some(rest) = discard {
+                    ready!(rest.poll_done(cx));
+                    *discard = None;
+                }
+                Poll::Ready(None)
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Inner { body } => body.is_end_stream(),
-            Kind::Rejection { body } => body.is_none(),
+            Kind::Rejection { body, discard } => body.is_none() && discard.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Rejection { body } => {
-                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
+            Kind::Rejection { body, discard } => {
+                let len = body.as_ref().map_or(0, |b| b.len() as u64);
+                if discard.is_some() {
+                    // Not exact: with a known length hyper would end the response, and drop
+                    // this body, as soon as the text is written, before anything is discarded.
+                    let mut hint = SizeHint::new();
+                    hint.set_lower(len);
+                    hint
+                } else {
+                    SizeHint::with_exact(len)
+                }
             }
         }
     }

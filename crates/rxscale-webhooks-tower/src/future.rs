@@ -10,7 +10,8 @@ use rxscale_webhooks::replay::Admission;
 use tower_service::Service;
 
 use crate::body::{ResponseBody, VerifiedBody};
-use crate::collect::Collect;
+use crate::collect::{Collect, Refused};
+use crate::discard::RefusedBody;
 use crate::response::rejection_response;
 
 pin_project! {
@@ -59,6 +60,7 @@ pin_project! {
         },
         Rejected {
             rejection: Option<Rejection>,
+            rest: Option<RefusedBody>,
         },
     }
 }
@@ -66,7 +68,7 @@ pin_project! {
 impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<VerifiedBody>>,
-    B: Body,
+    B: Body + Send + 'static,
 {
     pub(crate) fn new(request: Request<B>, inner: S, pipeline: Pipeline) -> Self {
         let delivery = Delivery::start();
@@ -78,8 +80,9 @@ where
                     collect,
                     pending: Some((parts, inner, pipeline)),
                 },
-                Err(rejection) => State::Rejected {
+                Err(Refused { rejection, rest }) => State::Rejected {
                     rejection: Some(rejection),
+                    rest,
                 },
             }
         };
@@ -90,7 +93,7 @@ where
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<VerifiedBody>, Response = Response<ResBody>>,
-    B: Body,
+    B: Body + Send + 'static,
     B::Error: std::fmt::Display,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
@@ -109,8 +112,13 @@ where
                     let headers = &parts.headers;
                     let checked = read.and_then(|bytes| {
                         let lookup = |name| headers.get_all(name).iter().map(|v| v.as_bytes());
-                        let checked = pipeline.check(lookup, &bytes, delivery)?;
-                        Ok((bytes, checked))
+                        match pipeline.check(lookup, &bytes, delivery) {
+                            Ok(checked) => Ok((bytes, checked)),
+                            Err(rejection) => Err(Refused {
+                                rejection,
+                                rest: None,
+                            }),
+                        }
                     });
                     match checked {
                         Ok((bytes, checked)) => {
@@ -135,8 +143,9 @@ where
                                 },
                             }
                         }
-                        Err(rejection) => State::Rejected {
+                        Err(Refused { rejection, rest }) => State::Rejected {
                             rejection: Some(rejection),
+                            rest,
                         },
                     }
                 }
@@ -152,6 +161,7 @@ where
                         },
                         Err(rejection) => State::Rejected {
                             rejection: Some(rejection),
+                            rest: None,
                         },
                     }
                 }
@@ -184,13 +194,13 @@ where
                     delivery.finish();
                     return Poll::Ready(output.map(|response| response.map(ResponseBody::inner)));
                 }
-                StateProj::Rejected { rejection } => {
+                StateProj::Rejected { rejection, rest } => {
                     let Some(rejection) = rejection.take() else {
                         unreachable!("the rejection is taken only when the future completes")
                     };
                     delivery.record(rejection.outcome());
                     delivery.finish();
-                    return Poll::Ready(Ok(rejection_response(rejection)));
+                    return Poll::Ready(Ok(rejection_response(rejection, rest.take())));
                 }
             };
             this.state.set(next);

@@ -4,7 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | (none) | | The crate has no optional features. It depends on `tower-layer`, `tower-service`, `http`, `http-body` and `tracing`, never on a web framework. |
+//! | (none) | | The crate has no optional features. It depends on `tower-layer`, `tower-service`, `http`, `http-body`, `tracing` and `tokio` (its timer, for the body-read deadline), never on a web framework. |
 //!
 //! ## Items at a glance
 //!
@@ -13,6 +13,8 @@
 //! - [`Verify`]: the service it wraps yours in; [`ResponseFuture`] is its future.
 //! - [`VerifiedBody`]: the request body your service receives, the verified bytes.
 //! - [`ResponseBody`]: your response body, or the layer's own JSON rejection.
+//! - [`RefusedBody`]: what is left of a body refused with 413, discarded within bounds after
+//!   the answer so that the client can read it.
 //! - [`UndecodedEvent`]: what replaces the [`Verified`](rxscale_webhooks::Verified) event in the
 //!   extensions when undecodable data is passed through.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -20,12 +22,14 @@
 
 mod body;
 mod collect;
+mod discard;
 mod future;
 mod layer;
 mod response;
 mod service;
 
 pub use body::{ResponseBody, VerifiedBody};
+pub use discard::RefusedBody;
 pub use future::ResponseFuture;
 pub use layer::VerifyLayer;
 #[doc(no_inline)]

@@ -4,12 +4,20 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 use rxscale_webhooks::pipeline::Rejection;
 
 use crate::body::ResponseBody;
+use crate::discard::RefusedBody;
 
 /// The response for `rejection`: its status, headers and JSON body. Its extensions carry the
 /// [`Rejection`] itself and, for a failed check, the [`rxscale_webhooks::Error`] and its
 /// [`rxscale_webhooks::ErrorKind`], so that outer layers read why without parsing the body.
-pub(crate) fn rejection_response<B>(rejection: Rejection) -> Response<ResponseBody<B>> {
-    let mut response = Response::new(ResponseBody::rejection(rejection.body()));
+///
+/// With `rest`, the answer says `Connection: close`, and what is left of the request body is
+/// discarded within bounds after the text, before the connection closes.
+pub(crate) fn rejection_response<B>(
+    rejection: Rejection,
+    rest: Option<RefusedBody>,
+) -> Response<ResponseBody<B>> {
+    let closes = rest.is_some();
+    let mut response = Response::new(ResponseBody::rejection(rejection.body(), rest));
     // Every status a rejection has (400..=503, 200) is valid.
     *response.status_mut() =
         StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -19,6 +27,9 @@ pub(crate) fn rejection_response<B>(rejection: Rejection) -> Response<ResponseBo
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         );
+    }
+    if closes {
+        headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     let extensions = response.extensions_mut();
     if let Some(error) = rejection.error() {

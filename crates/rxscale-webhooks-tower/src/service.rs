@@ -67,7 +67,7 @@ impl<S> Verify<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Verify<S>
 where
     S: Service<Request<VerifiedBody>, Response = Response<ResBody>> + Clone,
-    ReqBody: http_body::Body,
+    ReqBody: http_body::Body + Send + 'static,
     ReqBody::Error: std::fmt::Display,
     ResBody: http_body::Body<Data = Bytes>,
 {

@@ -244,11 +244,45 @@ async fn declared_length_over_the_limit_is_refused_before_reading() {
         })
         .unwrap();
     let service = VerifyLayer::new(verifier()).layer(recorder.service());
-    let (status, body, content_type) = send(service, request).await;
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        0,
+        "no frame may be read before the answer"
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["connection"], "close");
+    // Then the rest is discarded while the answer is sent, within the bound (issue 14): here
+    // the whole 100 KiB body, well under DISCARD_AFTER_REJECTION_BYTES.
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, ErrorKind::BodyTooLarge.response_body());
+    assert_eq!(pulled.load(Ordering::SeqCst), 101);
+    assert_eq!(recorder.calls(), 0);
+}
+
+/// Under `Expect: 100-continue` a body refused for its declared length is never polled: hyper
+/// would send `100 Continue` and invite the upload.
+#[tokio::test]
+async fn declared_length_over_the_limit_with_expect_continue_is_never_polled() {
+    let recorder = Recorder::default();
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let request = Request::post("/")
+        .header("content-length", (LIMIT + 1).to_string())
+        .header("expect", "100-continue")
+        .header("x-webhook-signature", "0".repeat(64))
+        .body(Frames {
+            left: 100,
+            frame_len: 1024,
+            pulled: pulled.clone(),
+            fail_after: None,
+        })
+        .unwrap();
+    let service = VerifyLayer::new(verifier()).layer(recorder.service());
+    let (status, body, _) = send(service, request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body, ErrorKind::BodyTooLarge.response_body());
-    assert_eq!(content_type.unwrap(), "application/json");
-    assert_eq!(pulled.load(Ordering::SeqCst), 0, "no frame may be read");
+    assert_eq!(pulled.load(Ordering::SeqCst), 0);
     assert_eq!(recorder.calls(), 0);
 }
 
@@ -266,11 +300,21 @@ async fn streamed_body_is_cut_off_as_soon_as_it_passes_the_limit() {
         })
         .unwrap();
     let service = VerifyLayer::new(verifier()).layer(recorder.service());
-    let (status, body, _) = send(service, request).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body, ErrorKind::BodyTooLarge.response_body());
-    // 4 frames fit in 4096 bytes; the fifth passes the limit and is the last one pulled.
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // 4 frames fit in 4096 bytes; the fifth passes the limit and is the last one pulled
+    // before the answer.
     assert_eq!(pulled.load(Ordering::SeqCst), 5);
+    // While the answer is sent, at most DISCARD_AFTER_REJECTION_BYTES more are read and thrown
+    // away, then the body is dropped unread (issue 14: never an unbounded drain).
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, ErrorKind::BodyTooLarge.response_body());
+    let bound = rxscale_webhooks::pipeline::DISCARD_AFTER_REJECTION_BYTES as usize / 1000 + 1;
+    let discarded = pulled.load(Ordering::SeqCst) - 5;
+    assert!(
+        (bound - 1..=bound).contains(&discarded),
+        "{discarded} frames discarded"
+    );
     assert_eq!(recorder.calls(), 0);
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 /// | [`FromFuture`](ErrorKind::FromFuture) | 400 | `from_future` |
 /// | [`InvalidEventData`](ErrorKind::InvalidEventData) | 422 | `invalid_event_data` |
 /// | [`BodyReadFailed`](ErrorKind::BodyReadFailed) | 400 | `body_read_failed` |
+/// | [`BodyReadTimeout`](ErrorKind::BodyReadTimeout) | 408 | `body_read_timeout` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -41,12 +42,17 @@ pub enum ErrorKind {
     /// The request body could not be read to its end (the client went away or the connection
     /// broke). Only the framework adapters produce it; nothing was verified.
     BodyReadFailed,
+    /// The request body did not arrive in full within the body-read deadline
+    /// ([`VerifierBuilder::body_read_timeout`](crate::VerifierBuilder::body_read_timeout)).
+    /// Only the framework adapters produce it; nothing was verified.
+    BodyReadTimeout,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of the checks that produce them.
     pub const ALL: &'static [ErrorKind] = &[
         ErrorKind::BodyReadFailed,
+        ErrorKind::BodyReadTimeout,
         ErrorKind::BodyTooLarge,
         ErrorKind::MissingSignature,
         ErrorKind::MalformedSignature,
@@ -70,10 +76,11 @@ impl ErrorKind {
             ErrorKind::FromFuture => "from_future",
             ErrorKind::InvalidEventData => "invalid_event_data",
             ErrorKind::BodyReadFailed => "body_read_failed",
+            ErrorKind::BodyReadTimeout => "body_read_timeout",
         }
     }
 
-    /// The HTTP status every adapter answers with: 401, 413, 400 or 422.
+    /// The HTTP status every adapter answers with: 401, 413, 408, 400 or 422.
     #[must_use]
     pub const fn status_code(self) -> u16 {
         match self {
@@ -81,6 +88,7 @@ impl ErrorKind {
             | ErrorKind::MalformedSignature
             | ErrorKind::SignatureMismatch => 401,
             ErrorKind::BodyTooLarge => 413,
+            ErrorKind::BodyReadTimeout => 408,
             ErrorKind::MalformedPayload
             | ErrorKind::Expired
             | ErrorKind::FromFuture
@@ -102,6 +110,7 @@ impl ErrorKind {
             ErrorKind::FromFuture => r#"{"error":"from_future"}"#,
             ErrorKind::InvalidEventData => r#"{"error":"invalid_event_data"}"#,
             ErrorKind::BodyReadFailed => r#"{"error":"body_read_failed"}"#,
+            ErrorKind::BodyReadTimeout => r#"{"error":"body_read_timeout"}"#,
         }
     }
 
@@ -115,6 +124,7 @@ impl ErrorKind {
                 | ErrorKind::SignatureMismatch
                 | ErrorKind::BodyTooLarge
                 | ErrorKind::BodyReadFailed
+                | ErrorKind::BodyReadTimeout
         )
     }
 
@@ -129,6 +139,7 @@ impl ErrorKind {
             ErrorKind::FromFuture => "event timestamp is too far in the future",
             ErrorKind::InvalidEventData => "event data does not decode",
             ErrorKind::BodyReadFailed => "request body could not be read",
+            ErrorKind::BodyReadTimeout => "request body did not arrive within the deadline",
         }
     }
 }

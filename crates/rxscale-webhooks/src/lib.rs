@@ -47,7 +47,8 @@ pub use signature::{EVENT_HEADER, SIGNATURE_HEADER, sign};
 pub use undecoded::UndecodedEvent;
 pub use verified::{DedupKey, Verified};
 pub use verifier::{
-    DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FUTURE_SKEW, Verifier, VerifierBuilder,
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_AGE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FUTURE_SKEW,
+    Verifier, VerifierBuilder,
 };
 
 /// Re-exported so that callers name the same `OffsetDateTime` that [`Verifier::verify_at`]

@@ -22,6 +22,12 @@ pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Default body size limit: 2 MiB. Pharmacy orders may carry a base64 prescription.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// The default body-read deadline: 2 seconds, from the moment an adapter starts reading the
+/// body. RxScale gives up on a delivery after 5 seconds; an honest sender's body of at most
+/// [`DEFAULT_MAX_BODY_BYTES`] arrives in milliseconds, and a body that is still trickling in
+/// after 2 s leaves no time to answer in anyway.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Checks that a delivery came from RxScale, untampered and fresh, and decodes it.
 ///
 /// Cheap to clone (an `Arc`), `Send` and `Sync`: build one at start-up and share it.
@@ -46,6 +52,7 @@ struct Inner {
     max_age: Option<Duration>,
     max_future_skew: Option<Duration>,
     max_body_bytes: usize,
+    body_read_timeout: Duration,
 }
 
 impl Verifier {
@@ -308,6 +315,13 @@ impl Verifier {
         self.inner.max_body_bytes
     }
 
+    /// How long an adapter waits for the whole body before answering
+    /// [`ErrorKind::BodyReadTimeout`] (408).
+    #[must_use]
+    pub fn body_read_timeout(&self) -> Duration {
+        self.inner.body_read_timeout
+    }
+
     /// The maximum event age, or `None` when the check is off.
     #[must_use]
     pub fn max_age(&self) -> Option<Duration> {
@@ -376,6 +390,7 @@ impl fmt::Debug for Verifier {
             .field("max_age", &self.inner.max_age)
             .field("max_future_skew", &self.inner.max_future_skew)
             .field("max_body_bytes", &self.inner.max_body_bytes)
+            .field("body_read_timeout", &self.inner.body_read_timeout)
             .finish()
     }
 }
@@ -388,6 +403,7 @@ pub struct VerifierBuilder {
     max_age: Option<Duration>,
     max_future_skew: Option<Duration>,
     max_body_bytes: usize,
+    body_read_timeout: Duration,
 }
 
 impl Default for VerifierBuilder {
@@ -404,6 +420,7 @@ impl VerifierBuilder {
             max_age: Some(DEFAULT_MAX_AGE),
             max_future_skew: Some(DEFAULT_MAX_FUTURE_SKEW),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 
@@ -471,6 +488,19 @@ impl VerifierBuilder {
         self
     }
 
+    /// Answers [`ErrorKind::BodyReadTimeout`] (408) to a delivery whose body has not arrived
+    /// in full this long after the adapter started reading it: a client trickling its body, or
+    /// declaring a `Content-Length` it never sends, holds its request for this long at most,
+    /// and never reaches a handler. Every adapter of this workspace (tower, axum, actix-web)
+    /// enforces it.
+    ///
+    /// Default: 2 seconds ([`DEFAULT_BODY_READ_TIMEOUT`]), suited to RxScale's 5-second
+    /// delivery budget.
+    pub fn body_read_timeout(mut self, deadline: Duration) -> Self {
+        self.body_read_timeout = deadline;
+        self
+    }
+
     /// Builds the verifier.
     ///
     /// # Errors
@@ -496,6 +526,7 @@ impl VerifierBuilder {
                 max_age: self.max_age,
                 max_future_skew: self.max_future_skew,
                 max_body_bytes: self.max_body_bytes,
+                body_read_timeout: self.body_read_timeout,
             }),
         })
     }

@@ -44,7 +44,7 @@ fn pharmacy_order_created_v1_example() {
     assert_eq!(order.uid, "po-abc123");
     assert_eq!(order.status, PharmacyOrderStatus::Init);
     assert_eq!(order.name.as_deref(), Some("#1001"));
-    assert_eq!(order.data, Some(json!({})));
+    assert_eq!(order.data.as_deref().map(|raw| raw.get()), Some("{}"));
     assert_eq!(order.external_status.as_deref(), Some("OPEN"));
     assert_eq!(order.created_at.unix_timestamp(), 1_711_899_000);
     assert_eq!(order.deleted_at, None);
@@ -324,4 +324,39 @@ fn event_type_matching_is_exact() {
         v["event_type"] = json!("Pharmacy_Order_Created");
     });
     assert!(matches!(verify(&body).unwrap().event(), Event::Unknown(_)));
+}
+
+/// Issue 14: a genuine order whose free-form `data.data` nests deeper than serde_json's
+/// 128-level recursion limit was 422 `invalid_event_data`, so RxScale would retry it for ever.
+/// The free-form field is kept raw: validated, never rebuilt into a tree.
+#[test]
+fn free_form_order_data_nested_far_deeper_than_128_levels_decodes() {
+    for depth in [129, 200, 10_000] {
+        let nested = format!("{}{}{}", r#"{"k":["#.repeat(depth), "1", "]}".repeat(depth));
+        let base = with(fixture(EventType::PharmacyOrderCreated), |value| {
+            value["data"]["data"] = json!("PLACEHOLDER");
+        });
+        let body = base.replace(r#""PLACEHOLDER""#, &nested);
+        let verified = verify(&body).unwrap_or_else(|error| panic!("depth {depth}: {error}"));
+        let Event::PharmacyOrderCreated(order) = verified.event() else {
+            panic!("depth {depth}: {:?}", verified.event());
+        };
+        assert_eq!(
+            order.data.as_deref().map(|raw| raw.get()),
+            Some(nested.as_str())
+        );
+        // The `Debug` print stays redacted and short.
+        assert!(format!("{order:?}").contains("data: Some(<redacted>)"));
+    }
+}
+
+/// Raw, but validated: free-form data that is not JSON fails the envelope like any other.
+#[test]
+fn free_form_order_data_that_is_not_json_is_rejected() {
+    let base = with(fixture(EventType::PharmacyOrderCreated), |value| {
+        value["data"]["data"] = json!("PLACEHOLDER");
+    });
+    let body = base.replace(r#""PLACEHOLDER""#, r#"{"k":[1,}"#);
+    let error = verify(&body).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::MalformedPayload);
 }

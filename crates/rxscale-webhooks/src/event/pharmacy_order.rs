@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use serde_json::value::RawValue;
+
 use crate::event::redact::Redacted;
 use time::OffsetDateTime;
 
@@ -13,7 +15,7 @@ use super::text::Text;
 ///
 /// Fields RxScale documents as never null are plain; every other field is an `Option` that is
 /// `None` both when the field is `null` and when it is absent. Unknown fields are ignored.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PharmacyOrder {
     /// Pharmacy order UID, e.g. `po-abc123`. Also the `uid` of the dedup key.
@@ -23,9 +25,11 @@ pub struct PharmacyOrder {
     /// Human-readable order name, e.g. `#1001`.
     #[serde(default)]
     pub name: Option<Text>,
-    /// Custom data attached to the order.
+    /// Custom data attached to the order: free-form JSON, kept as received (validated, never
+    /// rebuilt into a tree), so that no depth of nesting makes an authentic order undecodable.
+    /// Decode it when you need it: `serde_json::from_str::<YourType>(data.get())`.
     #[serde(default)]
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<RawValue>>,
     /// External status identifier, e.g. `OPEN` (value set undocumented).
     #[serde(default)]
     pub external_status: Option<Text>,
@@ -84,6 +88,28 @@ impl fmt::Debug for PharmacyOrder {
             .field("prescription_file", &self.prescription_file)
             .field("prepaid", &self.prepaid)
             .finish()
+    }
+}
+
+/// Field by field; `data` compares as its JSON text.
+impl PartialEq for PharmacyOrder {
+    fn eq(&self, other: &Self) -> bool {
+        self.uid == other.uid
+            && self.status == other.status
+            && self.name == other.name
+            && self.data.as_deref().map(RawValue::get) == other.data.as_deref().map(RawValue::get)
+            && self.external_status == other.external_status
+            && self.created_at == other.created_at
+            && self.updated_at == other.updated_at
+            && self.deleted_at == other.deleted_at
+            && self.pharmacy == other.pharmacy
+            && self.order == other.order
+            && self.delivery_type == other.delivery_type
+            && self.order_items == other.order_items
+            && self.patient_data == other.patient_data
+            && self.doctor_data == other.doctor_data
+            && self.prescription_file == other.prescription_file
+            && self.prepaid == other.prepaid
     }
 }
 

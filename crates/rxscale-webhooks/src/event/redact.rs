@@ -24,7 +24,7 @@ impl fmt::Debug for Redacted<'_, Option<Text>> {
     }
 }
 
-impl fmt::Debug for Redacted<'_, Option<serde_json::Value>> {
+impl fmt::Debug for Redacted<'_, Option<Box<RawValue>>> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(_) => f.write_str("Some(<redacted>)"),

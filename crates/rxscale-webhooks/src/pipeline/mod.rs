@@ -54,7 +54,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-pub use body::{BodyReader, body_read_failed};
+pub use body::{
+    BodyReader, DISCARD_AFTER_REJECTION_BYTES, DISCARD_AFTER_REJECTION_TIME, body_read_failed,
+};
 pub use outcome::{Delivery, Outcome};
 pub use rejection::Rejection;
 
@@ -166,7 +168,11 @@ impl Pipeline {
             crate::verifier::log_rejection(&error, &self.verifier);
             return Err(error.into());
         }
-        Ok(BodyReader::new(limit))
+        Ok(BodyReader::new(
+            limit,
+            declared_length,
+            self.verifier.body_read_timeout(),
+        ))
     }
 
     /// Checks a whole body: verifies it against every `X-Webhook-Signature` value, records the

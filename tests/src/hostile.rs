@@ -1,0 +1,271 @@
+//! The hostile-client suite's tools (tests/tests/hostile_*.rs): the example receivers as
+//! shipped, started as child processes (optionally under `prlimit`), their peak memory read from
+//! `/proc`, and raw HTTP/1.1 over loopback sockets, every read and write bounded in time.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::{TEST_SECRET, example_binary, require_tool};
+
+/// How long any single step of a hostile test may take before the test fails.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// An example receiver, as shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Example {
+    /// `examples/examples/axum_receiver.rs`: the tower layer behind `rxscale_webhooks_axum::serve`.
+    Axum,
+    /// `examples/examples/actix_receiver.rs`: the actix-web middleware.
+    Actix,
+    /// `examples/examples/pharmacy_receiver.rs`: the axum extractor, SQLite.
+    Pharmacy,
+}
+
+impl Example {
+    /// Every example.
+    pub const ALL: &'static [Example] = &[Example::Axum, Example::Actix, Example::Pharmacy];
+
+    /// The example's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Example::Axum => "axum_receiver",
+            Example::Actix => "actix_receiver",
+            Example::Pharmacy => "pharmacy_receiver",
+        }
+    }
+}
+
+/// A running example receiver; killed on drop.
+pub struct Receiver {
+    /// The child process.
+    pub child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    _dir: Option<TempDir>,
+}
+
+/// A directory removed on drop (the pharmacy receiver's SQLite file).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Receiver {
+    /// Builds and starts `example` with the test secret on an ephemeral port; with `nofile`,
+    /// under `prlimit --nofile=N:N`.
+    pub async fn start(example: Example, nofile: Option<u32>) -> Receiver {
+        Receiver::start_with(example, nofile, &[]).await
+    }
+
+    /// Like [`Receiver::start`], with extra environment variables.
+    pub async fn start_with(
+        example: Example,
+        nofile: Option<u32>,
+        env: &[(&str, &str)],
+    ) -> Receiver {
+        let binary = example_binary(example.name());
+        let mut command = match nofile {
+            Some(limit) => {
+                require_tool("prlimit", "apt-get install -y util-linux");
+                let mut command = Command::new("prlimit");
+                command
+                    .arg(format!("--nofile={limit}:{limit}"))
+                    .arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
+        command
+            .env("RXSCALE_WEBHOOK_SECRET", TEST_SECRET)
+            .env("PORT", "0")
+            .env("RUST_LOG", "info")
+            .env_remove("HOST")
+            .env_remove("RXSCALE_REDIS_URL")
+            .env_remove("RXSCALE_BODY_READ_TIMEOUT_MS")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let dir = (example == Example::Pharmacy).then(|| {
+            let dir = std::env::temp_dir().join(format!(
+                "rxscale-hostile-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            command.env(
+                "DATABASE_URL",
+                format!("sqlite://{}?mode=rwc", dir.join("pharmacy.db").display()),
+            );
+            TempDir(dir)
+        });
+        let mut child = command.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = tokio::time::timeout(STEP, async {
+            loop {
+                let line = stderr
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{} ended before listening", example.name()));
+                if let Some(addr) = line
+                    .strip_prefix("listening on http://")
+                    .and_then(|rest| rest.strip_suffix("/webhooks/rxscale"))
+                {
+                    break addr.parse::<SocketAddr>().unwrap();
+                }
+            }
+        })
+        .await
+        .expect("the example starts in time");
+        // The examples log every rejection to stderr: keep reading it, so that their writes
+        // never block on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+        Receiver {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// The process's peak resident set size (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("the receiver runs");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kib| kib.trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
+    }
+
+    /// How many file descriptors the process has open.
+    pub fn open_files(&self) -> usize {
+        let pid = self.child.id().expect("the receiver runs");
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+    }
+}
+
+/// A signed, fresh `pharmacy_order_created` with a unique uid: (body, signature).
+pub fn valid_delivery(n: u64) -> (String, String) {
+    let now = rxscale_webhooks::OffsetDateTime::now_utc().unix_timestamp();
+    let body = rxscale_webhooks::testing::fixture_at(
+        rxscale_webhooks::EventType::PharmacyOrderCreated,
+        now,
+    )
+    .replace("po-abc123", &format!("po-hostile-{n}-{now}"));
+    let signature = rxscale_webhooks::sign(&crate::test_secret(), &body);
+    (body, signature)
+}
+
+/// Delivers a valid event over a fresh connection; the status and how long the answer took.
+pub async fn deliver_valid(addr: SocketAddr, n: u64) -> (u16, Duration) {
+    let (body, signature) = valid_delivery(n);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let response = tokio::time::timeout(
+        STEP,
+        client
+            .post(format!("http://{addr}/webhooks/rxscale"))
+            .header("content-type", "application/json")
+            .header("x-webhook-signature", signature)
+            .body(body)
+            .send(),
+    )
+    .await
+    .expect("an answer in time")
+    .expect("an answer");
+    (response.status().as_u16(), started.elapsed())
+}
+
+/// A request head for `POST /webhooks/rxscale` with a wrong (well-formed) signature and the
+/// given extra header lines (each ending in `\r\n`).
+pub fn head(extra: &str) -> String {
+    format!(
+        "POST /webhooks/rxscale HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         x-webhook-signature: {}\r\n{extra}\r\n",
+        "ab".repeat(32)
+    )
+}
+
+/// `len` bytes as one-byte chunks (`1\r\nX\r\n` each), then the last chunk.
+pub fn one_byte_chunks(len: usize) -> Vec<u8> {
+    let mut body = b"1\r\nX\r\n".repeat(len);
+    body.extend_from_slice(b"0\r\n\r\n");
+    body
+}
+
+/// Reads one response head (status line and headers) within `limit`: the status, or `None`
+/// when the connection closed first. `100 Continue` heads are returned like any other.
+pub async fn read_status(stream: &mut TcpStream, limit: Duration) -> Option<u16> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(limit, async {
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await
+    .expect("a response, or the connection closed, in time");
+    if !read {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&head);
+    text.split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+}
+
+/// Waits until the server closes `stream` (EOF or reset), reading and discarding whatever it
+/// sends; how long it took, or `None` if it was still open after `limit`.
+pub async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}
+
+/// Connects, within [`STEP`].
+pub async fn connect(addr: SocketAddr) -> TcpStream {
+    tokio::time::timeout(STEP, TcpStream::connect(addr))
+        .await
+        .expect("connects in time")
+        .expect("connects")
+}
+
+/// Writes all of `bytes`, within [`STEP`]; whether the server took them all.
+pub async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    tokio::time::timeout(STEP, stream.write_all(bytes))
+        .await
+        .expect("written in time")
+        .is_ok()
+}

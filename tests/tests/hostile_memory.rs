@@ -1,0 +1,120 @@
+//! Hostile clients, memory (issue 14): a request costs at most the body limit plus a small
+//! constant, whatever its chunking, before it is authenticated. Eight concurrent 2 MiB bodies
+//! sent in one-byte chunks (`1\r\nX\r\n` each) with a wrong signature raise each example
+//! receiver's peak RSS (`VmHWM`) by at most 8 x 3 MiB. `axum_receiver` runs the tower layer,
+//! `actix_receiver` the actix middleware; the axum extractor (`pharmacy_receiver`) reads through
+//! the same core `BodyReader`. A debug build needs minutes for 16 million one-byte chunks, so
+//! this file holds the two frameworks only.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use rxscale_webhooks::DEFAULT_MAX_BODY_BYTES;
+use rxscale_webhooks_tests::hostile::{
+    Example, Receiver, connect, deliver_valid, head, one_byte_chunks, read_status, write_all,
+};
+
+const CLIENTS: usize = 8;
+const BOUND_PER_REQUEST_KIB: u64 = 3 * 1024;
+
+/// Sends `CLIENTS` one-byte-chunk bodies of exactly the limit at once; each is read in full,
+/// then refused 401, or, on a machine too loaded to parse its two million chunks in the
+/// 290 s the test allows, refused 408 `body_read_timeout` with most of it read. Returns the
+/// statuses.
+async fn flood(receiver: &Receiver) -> Vec<Option<u16>> {
+    let body = std::sync::Arc::new(one_byte_chunks(DEFAULT_MAX_BODY_BYTES));
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let addr = receiver.addr;
+        let body = std::sync::Arc::clone(&body);
+        tasks.push(tokio::spawn(async move {
+            let mut stream = connect(addr).await;
+            let head = head("transfer-encoding: chunked\r\n");
+            let (mut read, mut write) = stream.split();
+            let writing = async {
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut write, head.as_bytes()).await;
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut write, &body).await;
+            };
+            let reading = async {
+                let mut status = Vec::new();
+                let mut byte = [0u8; 1];
+                while !status.ends_with(b"\r\n\r\n") {
+                    match tokio::io::AsyncReadExt::read(&mut read, &mut byte).await {
+                        Ok(1) => status.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                String::from_utf8_lossy(&status)
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse::<u16>().ok())
+            };
+            let ((), status) = tokio::time::timeout(Duration::from_secs(300), async {
+                tokio::join!(writing, reading)
+            })
+            .await
+            .expect("every flood request is answered within 300 s");
+            status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+async fn peak_rss_rise_of_eight_one_byte_chunk_bodies(example: Example) {
+    // A debug build needs more than the default 2 s to parse two million chunks: the deadline
+    // is lifted so that the bodies are read to their end (or nearly, on a loaded machine), the
+    // worst case for memory.
+    let receiver =
+        Receiver::start_with(example, None, &[("RXSCALE_BODY_READ_TIMEOUT_MS", "290000")]).await;
+    // Warm up: the runtime, the router and one delivery's worth of allocations.
+    let (status, _) = deliver_valid(receiver.addr, 1).await;
+    assert_eq!(status, 200, "{example:?}: a valid delivery passes");
+    let mut stream = connect(receiver.addr).await;
+    assert!(write_all(&mut stream, head("content-length: 2\r\n").as_bytes()).await);
+    assert!(write_all(&mut stream, b"{}").await);
+    assert_eq!(
+        read_status(&mut stream, Duration::from_secs(10)).await,
+        Some(401)
+    );
+    drop(stream);
+
+    let before = receiver.peak_rss_kib();
+    let started = Instant::now();
+    let statuses = flood(&receiver).await;
+    let elapsed = started.elapsed();
+    let after = receiver.peak_rss_kib();
+    let rise = after.saturating_sub(before);
+    eprintln!(
+        "{example:?}: {CLIENTS} x {DEFAULT_MAX_BODY_BYTES} B in one-byte chunks: VmHWM {before} -> \
+         {after} KiB (+{rise} KiB, {} KiB per request), statuses {statuses:?}, {elapsed:?}",
+        rise / CLIENTS as u64
+    );
+    for status in &statuses {
+        assert!(
+            matches!(status, Some(401 | 408)),
+            "{example:?}: a forged body is refused, never passed: {statuses:?}"
+        );
+    }
+    assert!(
+        rise <= CLIENTS as u64 * BOUND_PER_REQUEST_KIB,
+        "{example:?}: peak RSS rose by {rise} KiB for {CLIENTS} requests, more than \
+         {CLIENTS} x {BOUND_PER_REQUEST_KIB} KiB"
+    );
+    // Still serving.
+    let (status, _) = deliver_valid(receiver.addr, 2).await;
+    assert_eq!(status, 200, "{example:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn axum_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Axum).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actix_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Actix).await;
+}
