@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{demo, example, listen, send, sign, verify};
+use crate::commands::{demo, example, inbox, listen, send, sign, verify};
 
 /// Sign, verify, send, receive and demo RxScale webhooks.
 ///
@@ -49,6 +49,8 @@ enum Command {
     Listen(listen::ListenArgs),
     /// Run a receiver in-process and show what it accepts and rejects. No set-up needed.
     Demo(demo::DemoArgs),
+    /// Inspect and retry the reply-first inbox of rxscale-webhooks-sqlx (DATABASE_URL).
+    Inbox(inbox::InboxArgs),
 }
 
 /// Runs the command line of this process and returns its exit code: 0 success or valid,
@@ -66,6 +68,7 @@ pub fn run() -> ExitCode {
         Command::Send(args) => send::run(args),
         Command::Listen(args) => listen::run(args),
         Command::Demo(args) => demo::run(&args),
+        Command::Inbox(args) => inbox::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
