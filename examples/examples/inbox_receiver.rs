@@ -12,15 +12,14 @@
 //! print `{"handled":..,"key":..}` after each commit. `HANDLER_DELAY_MS` sleeps before the
 //! commit; `data.uid`s in `HANDLER_FAIL_UIDS` (comma-separated) always fail, so they retry with
 //! backoff and end as dead letters (`INBOX_MAX_ATTEMPTS`, default 4); see them with
-//! `rxscale-webhooks inbox list`. On SQLite the inbox is the file `PATH.inbox`.
+//! `rxscale-webhooks inbox list`. `INBOX_LEASE_MS` (default 30000) is how long a crashed
+//! worker's event waits before another takes it. On SQLite the inbox is the file `PATH.inbox`.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use axum::Router;
 use rxscale_webhooks_axum::{Event, SigningSecret, Verified, Verifier};
-use rxscale_webhooks_sqlx::sqlx::{
-    self, Encode, Executor, IntoArguments, Pool, Transaction, Type,
-};
+use rxscale_webhooks_sqlx::sqlx::{self, Encode, Executor, IntoArguments, Pool, Transaction, Type};
 use rxscale_webhooks_sqlx::{Backend, Claim, Inbox, InboxRoute, Ledger, postgres, sqlite};
 
 const TABLES: [&str; 3] = [
@@ -37,6 +36,7 @@ struct Config {
     delay: Duration,
     fail_uids: HashSet<String>,
     max_attempts: u32,
+    lease: Duration,
 }
 
 #[tokio::main]
@@ -67,6 +67,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map(str::to_owned)
             .collect(),
         max_attempts: u32::try_from(env_number("INBOX_MAX_ATTEMPTS", 4)?)?,
+        lease: Duration::from_millis(env_number("INBOX_LEASE_MS", 30_000)?),
     });
     let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -110,12 +111,13 @@ where
     for table in TABLES {
         pool.execute(table).await?;
     }
-    let max_attempts = config.max_attempts;
+    let (max_attempts, lease) = (config.max_attempts, config.lease);
     let mut worker = inbox
         .worker(pool.clone(), verifier.clone(), move |tx, event| {
             handle(tx, event, Arc::clone(&config))
         })
         .max_attempts(max_attempts)
+        .lease(lease)
         .backoff(Duration::from_millis(200), Duration::from_secs(5))
         .on_done(|done| {
             if done.claim == Claim::Fresh {
@@ -126,7 +128,7 @@ where
             }
         });
     if let Some(inbox_pool) = inbox_pool {
-        worker = worker.inbox_pool(inbox_pool);
+        worker = worker.inbox_pool(inbox_pool).concurrency(1); // SQLite: one writer anyway
     }
     let workers = worker.spawn();
     let router = Router::new().route(

@@ -38,8 +38,8 @@ pub use backend::Backend;
 pub use claim::{Claim, DUPLICATE_HEADER, Entity, STALE_HEADER};
 pub use error::{Error, ErrorKind};
 pub use inbox::{
-    DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_LIST_LIMIT, DEFAULT_MAX_ATTEMPTS, Done, Inbox, InboxEntry, InboxFilter, InboxRoute, InboxStatus, Stored,
-    Worker, WorkerHandle,
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_LIST_LIMIT, DEFAULT_MAX_ATTEMPTS, Done, Inbox,
+    InboxEntry, InboxFilter, InboxRoute, InboxStatus, Stored, Worker, WorkerHandle,
 };
 pub use ledger::{DEFAULT_PURGE_MARGIN, DEFAULT_TABLE_PREFIX, Ledger, LedgerBuilder};
 #[cfg(feature = "postgres")]

@@ -109,7 +109,8 @@ pub mod sqlite {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|_| Error::config("DATABASE_URL is not a valid sqlite:// URL"))?;
         let path = options.get_filename();
-        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || url.contains(":memory:") {
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || url.contains(":memory:")
+        {
             return Err(Error::config(
                 "the inbox needs a SQLite file, not an in-memory database",
             ));

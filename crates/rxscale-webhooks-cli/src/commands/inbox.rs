@@ -131,9 +131,8 @@ macro_rules! with_pool {
 pub(crate) fn run(args: InboxArgs) -> Result<(), Failure> {
     let url = match args.database_url.clone() {
         Some(url) => url,
-        None => std::env::var("DATABASE_URL").map_err(|_| {
-            Failure::usage("no database: set DATABASE_URL or pass --database-url")
-        })?,
+        None => std::env::var("DATABASE_URL")
+            .map_err(|_| Failure::usage("no database: set DATABASE_URL or pass --database-url"))?,
     };
     let ledger = Ledger::builder()
         .table_prefix(args.table_prefix.as_str())
@@ -174,8 +173,8 @@ async fn execute(inbox: &Inbox, db: &Db, args: &InboxArgs) -> Result<(), Failure
             if let Some(age) = list.older_than {
                 filter = filter.older_than(age);
             }
-            let entries = with_pool!(db, pool => inbox.list(pool, &filter).await)
-                .map_err(database)?;
+            let entries =
+                with_pool!(db, pool => inbox.list(pool, &filter).await).map_err(database)?;
             if args.json {
                 for entry in &entries {
                     say(entry_json(entry));
@@ -186,8 +185,8 @@ async fn execute(inbox: &Inbox, db: &Db, args: &InboxArgs) -> Result<(), Failure
             Ok(())
         }
         InboxCommand::Show(show) => {
-            let found = with_pool!(db, pool => inbox.get(pool, &show.key).await)
-                .map_err(database)?;
+            let found =
+                with_pool!(db, pool => inbox.get(pool, &show.key).await).map_err(database)?;
             let Some((entry, body)) = found else {
                 eprintln!("no event with this key in the inbox");
                 return Err(Failure::Rejected);
@@ -209,8 +208,8 @@ async fn execute(inbox: &Inbox, db: &Db, args: &InboxArgs) -> Result<(), Failure
         InboxCommand::Retry(retry) => {
             let queued = match &retry.key {
                 Some(key) => {
-                    let queued = with_pool!(db, pool => inbox.retry(pool, key).await)
-                        .map_err(database)?;
+                    let queued =
+                        with_pool!(db, pool => inbox.retry(pool, key).await).map_err(database)?;
                     if !queued {
                         eprintln!(
                             "not queued: no dead or pending event has this key (processing, done and stale events are left alone)"
@@ -224,7 +223,9 @@ async fn execute(inbox: &Inbox, db: &Db, args: &InboxArgs) -> Result<(), Failure
             if args.json {
                 say(json!({ "queued": queued }));
             } else {
-                say(format!("queued {queued} event(s) for the receiver's workers"));
+                say(format!(
+                    "queued {queued} event(s) for the receiver's workers"
+                ));
             }
             Ok(())
         }
@@ -245,7 +246,8 @@ fn rfc3339(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|time| {
-            time.format(&time::format_description::well_known::Rfc3339).ok()
+            time.format(&time::format_description::well_known::Rfc3339)
+                .ok()
         })
         .unwrap_or_else(|| ms.to_string())
 }
@@ -280,7 +282,12 @@ fn print_table(entries: &[InboxEntry]) {
         say("no events");
         return;
     }
-    let width = entries.iter().map(|e| e.key.len()).max().unwrap_or(3).max(3);
+    let width = entries
+        .iter()
+        .map(|e| e.key.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
     say(format!(
         "{:<width$}  {:<10}  {:>8}  {:>5}  LAST ERROR",
         "KEY", "STATUS", "ATTEMPTS", "AGE"
@@ -302,9 +309,16 @@ fn print_entry(entry: &InboxEntry) {
     say(format!("type:        {}", entry.event_type));
     say(format!("status:      {}", entry.status));
     say(format!("attempts:    {}", entry.attempts));
-    say(format!("arrived:     {} ({} ago)", rfc3339(entry.arrived_at_ms), age(entry.arrived_at_ms)));
+    say(format!(
+        "arrived:     {} ({} ago)",
+        rfc3339(entry.arrived_at_ms),
+        age(entry.arrived_at_ms)
+    ));
     if matches!(entry.status, InboxStatus::Pending | InboxStatus::Processing) {
-        say(format!("next:        {}", rfc3339(entry.next_attempt_at_ms)));
+        say(format!(
+            "next:        {}",
+            rfc3339(entry.next_attempt_at_ms)
+        ));
     }
     if let Some(completed) = entry.completed_at_ms {
         say(format!("completed:   {}", rfc3339(completed)));

@@ -231,18 +231,18 @@ macro_rules! inbox_ops {
                             .await?;
                     let mut rows: Vec<LeasedRow> = rows
                         .into_iter()
-                        .map(|(key, body, signatures, arrived_at_ms, attempts)| LeasedRow {
-                            key,
-                            body,
-                            signatures,
-                            arrived_at_ms,
-                            attempts,
-                        })
+                        .map(
+                            |(key, body, signatures, arrived_at_ms, attempts)| LeasedRow {
+                                key,
+                                body,
+                                signatures,
+                                arrived_at_ms,
+                                attempts,
+                            },
+                        )
                         .collect();
                     // RETURNING gives no order: process in arrival order.
-                    rows.sort_by(|a, b| {
-                        (a.arrived_at_ms, &a.key).cmp(&(b.arrived_at_ms, &b.key))
-                    });
+                    rows.sort_by(|a, b| (a.arrived_at_ms, &a.key).cmp(&(b.arrived_at_ms, &b.key)));
                     Ok(rows)
                 })
             }

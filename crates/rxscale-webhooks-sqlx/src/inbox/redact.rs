@@ -75,7 +75,10 @@ mod tests {
             assert!(!redacted.contains(value), "{value} in {redacted}");
         }
         assert!(!redacted.contains(" 7 "), "{redacted}");
-        assert!(redacted.contains("item 17"), "a longer word keeps its digit: {redacted}");
+        assert!(
+            redacted.contains("item 17"),
+            "a longer word keeps its digit: {redacted}"
+        );
         assert!(redacted.starts_with("ERP refused order <redacted>"));
     }
 

@@ -186,7 +186,10 @@ mod axum_route {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in answer.rejection_headers {
-            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
         }
         if answer.duplicate {
             headers.insert(
@@ -237,7 +240,8 @@ mod actix_route {
             mut payload: web::Payload,
             delivery: &Delivery,
         ) -> HttpResponse {
-            let declared = content_length(request.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()));
+            let declared =
+                content_length(request.headers().get(CONTENT_LENGTH).map(|v| v.as_bytes()));
             let mut reader = match self.pipeline.body_reader(declared) {
                 Ok(reader) => reader,
                 Err(rejection) => return respond(self.rejected(&rejection, delivery)),

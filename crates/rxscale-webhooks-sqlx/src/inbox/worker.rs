@@ -235,8 +235,7 @@ where
 }
 
 type Release = Box<
-    dyn FnOnce(Vec<(String, String)>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
-        + Send,
+    dyn FnOnce(Vec<(String, String)>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send,
 >;
 
 /// A running [`Worker`]. Dropping it stops nothing: call [`shutdown`](Self::shutdown).
@@ -268,11 +267,10 @@ impl WorkerHandle {
     pub async fn shutdown_within(mut self, grace: Duration) -> bool {
         let _ = self.stop.send(true);
         let tasks = &mut self.tasks;
-        let finished = tokio::time::timeout(grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await
-        .is_ok();
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+                .await
+                .is_ok();
         if !finished {
             self.tasks.abort_all();
             while self.tasks.join_next().await.is_some() {}
@@ -311,7 +309,27 @@ struct Shared<DB: Backend, H> {
 enum Step {
     Committed(Done),
     Failed(String),
+    /// The database was down, slow or contended: try again soon, without using up an attempt.
+    Transient(Error),
     Abandoned,
+}
+
+/// Why an attempt did not commit.
+enum AttemptError {
+    Handler(String),
+    Database(Error),
+}
+
+impl From<Error> for AttemptError {
+    fn from(error: Error) -> Self {
+        AttemptError::Database(error)
+    }
+}
+
+impl From<sqlx::Error> for AttemptError {
+    fn from(error: sqlx::Error) -> Self {
+        AttemptError::Database(Error::from(error))
+    }
 }
 
 static TOKENS: AtomicU64 = AtomicU64::new(0);
@@ -320,7 +338,11 @@ static TOKENS: AtomicU64 = AtomicU64::new(0);
 fn new_token() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(TOKENS.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(OffsetDateTime::now_utc().unix_timestamp_nanos().unsigned_abs());
+    hasher.write_u128(
+        OffsetDateTime::now_utc()
+            .unix_timestamp_nanos()
+            .unsigned_abs(),
+    );
     format!("{:016x}{:08x}", hasher.finish(), std::process::id())
 }
 
@@ -413,9 +435,14 @@ where
     }
 
     async fn release(&self, key: &str, token: &str) {
+        self.release_until(key, token, now_ms()).await;
+    }
+
+    /// Returns a leased event to the inbox, due at `due_ms`, without counting the attempt.
+    async fn release_until(&self, key: &str, token: &str, due_ms: i64) {
         let released = async {
             let mut conn = self.inbox_pool().acquire().await?;
-            DB::inbox_release(&mut conn, self.inbox.tables(), key, token, now_ms()).await
+            DB::inbox_release(&mut conn, self.inbox.tables(), key, token, due_ms).await
         }
         .await;
         if let Err(source) = released {
@@ -450,18 +477,26 @@ where
             }
             Step::Abandoned => {}
             Step::Failed(error) => self.fail(&row, token, &error).await,
+            Step::Transient(error) => {
+                tracing::warn!(error = %error, "inbox worker: database unavailable; the event waits");
+                let retry_at =
+                    now_ms().saturating_add(ms(self.poll_interval.max(Duration::from_millis(500))));
+                self.release_until(&row.key, token, retry_at).await;
+            }
         }
     }
 
     async fn attempt(&self, row: &LeasedRow, token: &str) -> Step {
-        let arrived = OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.arrived_at_ms) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let arrived =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.arrived_at_ms) * 1_000_000)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         // The stored bytes, verified again with the signatures they came with, at their
         // arrival time: the age window applies at arrival, not now.
-        let verified = match self
-            .verifier
-            .verify_any_at(row.body.as_bytes(), row.signatures.split('\n'), arrived)
-        {
+        let verified = match self.verifier.verify_any_at(
+            row.body.as_bytes(),
+            row.signatures.split('\n'),
+            arrived,
+        ) {
             Ok(verified) => verified,
             Err(error) => {
                 return Step::Failed(format!(
@@ -473,16 +508,13 @@ where
         let ledger = self.inbox.ledger();
         let same_tx = self.inbox_pool.is_none();
         let event_type = verified.event_type().to_owned();
-        let result: Result<Option<Claim>, String> = async {
-            let mut tx = ledger.begin(&self.pool).await.map_err(|e| e.to_string())?;
-            let claim = ledger
-                .claim(&mut tx, &verified)
-                .await
-                .map_err(|e| e.to_string())?;
+        let result: Result<Option<Claim>, AttemptError> = async {
+            let mut tx = ledger.begin(&self.pool).await?;
+            let claim = ledger.claim(&mut tx, &verified).await?;
             let mut tx = if claim == Claim::Fresh {
                 (self.handler)(tx, verified)
                     .await
-                    .map_err(|e| redact(&e.to_string(), &row.body))?
+                    .map_err(|e| AttemptError::Handler(redact(&e.to_string(), &row.body)))?
             } else {
                 tx
             };
@@ -495,22 +527,25 @@ where
                     status_of(claim).as_str(),
                     now_ms(),
                 )
-                .await
-                .map_err(|e| Error::from(e).to_string())?;
+                .await?;
                 if !marked {
                     // Another worker leased it after our lease ran out: roll back.
                     tracing::warn!("inbox worker: lease lost before commit; rolled back");
                     return Ok(None);
                 }
             }
-            tx.commit().await.map_err(|e| Error::from(e).to_string())?;
+            tx.commit().await?;
             Ok(Some(claim))
         }
         .await;
         let claim = match result {
             Ok(Some(claim)) => claim,
             Ok(None) => return Step::Abandoned,
-            Err(error) => return Step::Failed(error),
+            Err(AttemptError::Handler(error)) => return Step::Failed(error),
+            Err(AttemptError::Database(error)) if error.is_transient() => {
+                return Step::Transient(error);
+            }
+            Err(AttemptError::Database(error)) => return Step::Failed(error.to_string()),
         };
         if !same_tx {
             let marked = async {
