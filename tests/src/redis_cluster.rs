@@ -151,10 +151,7 @@ impl RedisCluster {
             ])
             .args(["--cluster-config-file", "nodes.conf"])
             .args(["--dir", &node_dir.display().to_string()])
-            .args([
-                "--logfile",
-                &node_dir.join("redis.log").display().to_string(),
-            ])
+            .args(["--logfile", &node_dir.join("redis.log").display().to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
