@@ -82,6 +82,8 @@ pub mod guides {
     pub struct ExactlyOnce;
     #[doc = include_str!("../../docs/subscriptions.md")]
     pub struct Subscriptions;
+    #[doc = include_str!("../../docs/inbox.md")]
+    pub struct Inbox;
 }
 
 /// Builds an example of the `examples` package with the cargo that runs these tests and returns

@@ -500,7 +500,8 @@ where
             Ok(verified) => verified,
             Err(error) => {
                 return Step::Failed(format!(
-                    "stored event failed verification: {}",
+                    "stored event failed verification ({}): {}",
+                    error.kind(),
                     redact(&error.to_string(), &row.body)
                 ));
             }
