@@ -125,17 +125,13 @@ async fn status_of(setup: &Setup, key_part: &str) -> Vec<InboxStatus> {
         .collect()
 }
 
+type Applied =
+    std::pin::Pin<Box<dyn Future<Output = Result<Transaction<'static, Sqlite>, String>> + Send>>;
+
 /// Writes the order and an effects row, then sleeps `delay`, in the claim's transaction.
 fn applying(
     delay: Duration,
-) -> impl Fn(
-    Transaction<'static, Sqlite>,
-    Verified,
-) -> std::pin::Pin<
-    Box<dyn Future<Output = Result<Transaction<'static, Sqlite>, String>> + Send>,
-> + Send
-+ Sync
-+ 'static {
+) -> impl Fn(Transaction<'static, Sqlite>, Verified) -> Applied + Send + Sync + 'static {
     move |mut tx, event| {
         Box::pin(async move {
             if let rxscale_webhooks::Event::PharmacyOrderUpdated(order) = event.event() {
