@@ -112,10 +112,55 @@ where
         pool.execute(table).await?;
     }
     let (max_attempts, lease) = (config.max_attempts, config.lease);
+    // The handler: effects in the claim's transaction; the worker marks the event done there.
+    let handler = move |mut tx: Transaction<'static, DB>, event: Verified| {
+        let config = Arc::clone(&config);
+        async move {
+            if event
+                .event()
+                .uid()
+                .is_some_and(|uid| config.fail_uids.contains(uid))
+            {
+                return Err(
+                    "the handler is configured to fail for this uid (HANDLER_FAIL_UIDS)".into(),
+                );
+            }
+            match event.event() {
+                Event::PharmacyOrderCreated(order) | Event::PharmacyOrderUpdated(order) => {
+                    let (uid, status) = (order.uid.as_str(), order.status.as_str());
+                    let updated_at = order.updated_at.unix_timestamp();
+                    sqlx::query(UPSERT_ORDER)
+                        .bind(uid)
+                        .bind(status)
+                        .bind(updated_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Event::PharmacySkuStockUpdated(sku) => {
+                    if let (Some(uid), Some(stock)) = (sku.uid.as_deref(), sku.stock) {
+                        let updated_at =
+                            sku.updated_at.unwrap_or(event.timestamp()).unix_timestamp();
+                        sqlx::query(UPSERT_STOCK)
+                            .bind(uid)
+                            .bind(stock)
+                            .bind(updated_at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                _ => {}
+            }
+            let key = event.dedup_key().as_str();
+            sqlx::query("INSERT INTO effects_log (dedup_key) VALUES ($1)")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            tokio::time::sleep(config.delay).await;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(tx)
+        }
+    };
     let mut worker = inbox
-        .worker(pool.clone(), verifier.clone(), move |tx, event| {
-            handle(tx, event, Arc::clone(&config))
-        })
+        .worker(pool.clone(), verifier.clone(), handler)
         .max_attempts(max_attempts)
         .lease(lease)
         .backoff(Duration::from_millis(200), Duration::from_secs(5))
@@ -147,56 +192,4 @@ where
         .await?;
     workers.shutdown_within(Duration::from_secs(10)).await;
     Ok(())
-}
-
-async fn handle<DB: Backend>(
-    mut tx: Transaction<'static, DB>,
-    event: Verified,
-    config: Arc<Config>,
-) -> Result<Transaction<'static, DB>, String>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-{
-    if event
-        .event()
-        .uid()
-        .is_some_and(|uid| config.fail_uids.contains(uid))
-    {
-        return Err("the handler is configured to fail for this uid (HANDLER_FAIL_UIDS)".into());
-    }
-    let sql_error = |error: sqlx::Error| rxscale_webhooks_sqlx::Error::from(error).to_string();
-    match event.event() {
-        Event::PharmacyOrderCreated(order) | Event::PharmacyOrderUpdated(order) => {
-            sqlx::query(UPSERT_ORDER)
-                .bind(order.uid.as_str())
-                .bind(order.status.as_str())
-                .bind(order.updated_at.unix_timestamp())
-                .execute(&mut *tx)
-                .await
-                .map_err(sql_error)?;
-        }
-        Event::PharmacySkuStockUpdated(sku) => {
-            if let (Some(uid), Some(stock)) = (sku.uid.as_deref(), sku.stock) {
-                let updated_at = sku.updated_at.unwrap_or(event.timestamp()).unix_timestamp();
-                sqlx::query(UPSERT_STOCK)
-                    .bind(uid)
-                    .bind(stock)
-                    .bind(updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql_error)?;
-            }
-        }
-        _ => {}
-    }
-    sqlx::query("INSERT INTO effects_log (dedup_key) VALUES ($1)")
-        .bind(event.dedup_key().as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(sql_error)?;
-    tokio::time::sleep(config.delay).await;
-    Ok(tx) // the worker marks the event done in this transaction and commits
 }
