@@ -17,8 +17,7 @@ pub(crate) struct NewRow<'a> {
     pub(crate) entity: Option<Entity<'a>>,
 }
 
-/// A row a worker leased.
-#[derive(Debug)]
+/// A row a worker leased. No `Debug`: it holds the body.
 pub(crate) struct LeasedRow {
     pub(crate) key: String,
     pub(crate) body: String,
