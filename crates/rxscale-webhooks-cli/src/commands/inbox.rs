@@ -157,6 +157,11 @@ pub(crate) fn run(args: InboxArgs) -> Result<(), Failure> {
 }
 
 fn database(error: rxscale_webhooks_sqlx::Error) -> Failure {
+    if error.kind() == rxscale_webhooks_sqlx::ErrorKind::MissingSchema {
+        return Failure::usage(
+            "database: the inbox table is missing; has the receiver run Inbox::migrate on this database, with this --table-prefix?",
+        );
+    }
     Failure::usage(format!("database: {error}"))
 }
 
