@@ -14,7 +14,6 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -55,12 +54,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Arrival to 200 at a steady `RATE`/s for `SECONDS`, workers running.
-fn latency<DB: Backend>(name: &str, pool: Pool<DB>, inbox_pool: Option<Pool<DB>>) {
+fn latency<DB: Backend>(name: &str, pools: impl FnOnce() -> (Pool<DB>, Option<Pool<DB>>)) {
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    // sqlx pools belong to the runtime they are made in.
+    let (pool, inbox_pool) = {
+        let _inside = server_rt.enter();
+        pools()
+    };
     let inbox = Inbox::new(Ledger::new());
     let store_pool = inbox_pool.clone().unwrap_or_else(|| pool.clone());
     let (addr, workers) = server_rt.block_on(async {
@@ -143,8 +147,7 @@ fn latency<DB: Backend>(name: &str, pool: Pool<DB>, inbox_pool: Option<Pool<DB>>
 /// Events per second the workers process with a no-op handler, from a full inbox.
 fn throughput<DB: Backend>(
     name: &str,
-    pool: Pool<DB>,
-    inbox_pool: Option<Pool<DB>>,
+    pools: impl FnOnce() -> (Pool<DB>, Option<Pool<DB>>),
     concurrency: usize,
     batch: u32,
 ) {
@@ -153,6 +156,10 @@ fn throughput<DB: Backend>(
         .enable_all()
         .build()
         .unwrap();
+    let (pool, inbox_pool) = {
+        let _inside = rt.enter();
+        pools()
+    };
     let inbox = Inbox::new(Ledger::new());
     let store_pool = inbox_pool.clone().unwrap_or_else(|| pool.clone());
     rt.block_on(async {
@@ -216,34 +223,38 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sqlite_url = |name: &str| format!("sqlite://{}?mode=rwc", dir.join(name).display());
-    let mut database = 0;
-    let mut fresh_pg = || {
-        database += 1;
-        postgres::pool(&server.create_database(&format!("inbox{database}"))).unwrap()
+    let postgres_url = |name: &str| server.create_database(name);
+    let sqlite_pools = |url: String| {
+        move || {
+            (
+                sqlite::pool(&url).unwrap(),
+                Some(sqlite::inbox_pool(&url).unwrap()),
+            )
+        }
     };
 
     println!("| database | load | deliveries | p50 to 200 | p99 to 200 | max | inbox after |");
     println!("|---|---|---|---|---|---|---|");
-    latency("postgres", fresh_pg(), None);
-    let url = sqlite_url("latency.db");
-    latency(
-        "sqlite",
-        sqlite::pool(&url).unwrap(),
-        Some(sqlite::inbox_pool(&url).unwrap()),
-    );
+    let url = postgres_url("latency");
+    latency("postgres", || (postgres::pool(&url).unwrap(), None));
+    latency("sqlite", sqlite_pools(sqlite_url("latency.db")));
 
     println!();
     println!("| database | concurrency | batch | events | time | throughput |");
     println!("|---|---|---|---|---|---|");
-    for (concurrency, batch) in [(2, 4), (4, 16)] {
-        throughput("postgres", fresh_pg(), None, concurrency, batch);
+    for (i, (concurrency, batch)) in [(2, 4), (4, 16)].into_iter().enumerate() {
+        let url = postgres_url(&format!("drain{i}"));
+        throughput(
+            "postgres",
+            || (postgres::pool(&url).unwrap(), None),
+            concurrency,
+            batch,
+        );
     }
     for (i, batch) in [4u32, 16].into_iter().enumerate() {
-        let url = sqlite_url(&format!("drain{i}.db"));
         throughput(
             "sqlite",
-            sqlite::pool(&url).unwrap(),
-            Some(sqlite::inbox_pool(&url).unwrap()),
+            sqlite_pools(sqlite_url(&format!("drain{i}.db"))),
             1,
             batch,
         );
