@@ -94,7 +94,7 @@ pub mod sqlite {
 
     /// A pool for the [`Inbox`](crate::Inbox) of the SQLite database at `url`: the file
     /// `PATH.inbox` next to `PATH`, created when missing, in WAL mode with the same timeouts
-    /// as [`pool`], and one connection, so that this process's writers take turns in order.
+    /// as [`pool`].
     ///
     /// SQLite has one writer per file, and a worker holds it while your handler runs. Keeping
     /// the inbox in a file of its own lets arrivals be stored (and answered) while a slow
@@ -122,11 +122,8 @@ pub mod sqlite {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(DEFAULT_BUSY_TIMEOUT);
-        // One connection: every statement on the inbox writes, and writers queue on the pool
-        // (woken in order) instead of in SQLite's busy handler, which sleeps up to 100 ms per
-        // try and made the arrivals' p99 ten times worse (docs/benchmarks.md).
         Ok(SqlitePoolOptions::new()
-            .max_connections(1)
+            .max_connections(DEFAULT_MAX_CONNECTIONS)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
             .connect_lazy_with(options))
     }
