@@ -10,7 +10,9 @@ const ENTRY_COLUMNS: &str = "dedup_key, event_type, status, attempts, arrived_at
 #[derive(Debug)]
 pub(crate) struct InboxTables {
     pub(crate) insert: String,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) claim_postgres: String,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) claim_sqlite: String,
     pub(crate) complete: String,
     pub(crate) fail: String,
