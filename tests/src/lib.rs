@@ -85,6 +85,8 @@ pub mod guides {
     pub struct ExactlyOnce;
     #[doc = include_str!("../../docs/subscriptions.md")]
     pub struct Subscriptions;
+    #[doc = include_str!("../../docs/inbox.md")]
+    pub struct Inbox;
 }
 
 /// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the

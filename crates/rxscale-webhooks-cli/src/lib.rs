@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{demo, example, listen, send, sign, subscriptions, verify};
+use crate::commands::{demo, example, inbox, listen, send, sign, subscriptions, verify};
 
 /// Sign, verify, send, receive and demo RxScale webhooks.
 ///
@@ -51,6 +51,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Register, list, remove and test RxScale webhook subscriptions; rotate a secret.
     Subscriptions(subscriptions::SubscriptionsArgs),
+    /// Inspect and retry the reply-first inbox of rxscale-webhooks-sqlx (DATABASE_URL).
+    Inbox(inbox::InboxArgs),
 }
 
 /// Runs the command line of this process and returns its exit code: 0 success or valid,
@@ -69,6 +71,7 @@ pub fn run() -> ExitCode {
         Command::Listen(args) => listen::run(args),
         Command::Demo(args) => demo::run(&args),
         Command::Subscriptions(args) => subscriptions::run(args),
+        Command::Inbox(args) => inbox::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,7 @@ use crate::schema::Tables;
 
 /// A database the ledger supports: `sqlx::Postgres` (feature `postgres`) or `sqlx::Sqlite`
 /// (feature `sqlite`). Sealed.
-pub trait Backend: sealed::Sealed {}
+pub trait Backend: sealed::Sealed + crate::inbox::ops::sealed::InboxOps {}
 
 // `Tables` is crate-private on purpose: the sealed methods are not for callers.
 #[allow(private_interfaces)]

@@ -76,6 +76,14 @@ impl Ledger {
         LedgerBuilder::new()
     }
 
+    pub(crate) fn orders(&self) -> bool {
+        self.ordering
+    }
+
+    pub(crate) fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
     /// The table prefix.
     #[must_use]
     pub fn table_prefix(&self) -> &str {

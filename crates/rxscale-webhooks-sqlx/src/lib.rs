@@ -4,10 +4,10 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `postgres` | no | [`Backend`] for `sqlx::Postgres`, and [`postgres::pool`]. |
-//! | `sqlite` | no | [`Backend`] for `sqlx::Sqlite`, and [`sqlite::pool`]. |
-//! | `axum` | no | `IntoResponse` for [`Claim`] and [`Error`]. |
-//! | `actix` | no | `Responder` for [`Claim`], `ResponseError` for [`Error`]. |
+//! | `postgres` | no | [`Backend`] for `sqlx::Postgres` (ledger and [`Inbox`], workers leasing with `FOR UPDATE SKIP LOCKED`), and [`postgres::pool`]. |
+//! | `sqlite` | no | [`Backend`] for `sqlx::Sqlite`, [`sqlite::pool`] and [`sqlite::inbox_pool`]. |
+//! | `axum` | no | `IntoResponse` for [`Claim`] and [`Error`]; [`InboxRoute::axum`], the reply-first route. |
+//! | `actix` | no | `Responder` for [`Claim`], `ResponseError` for [`Error`]; [`InboxRoute::actix`]. |
 //!
 //! Enable at least one database. The crate enables no TLS feature of sqlx (nothing here pulls
 //! a TLS stack); to reach Postgres over TLS, add one of sqlx's TLS features to your own
@@ -20,6 +20,10 @@
 //! - [`Claim`]: `Fresh`, `Duplicate` or `Stale`; [`Entity`]: what orders events.
 //! - [`Error`] and [`ErrorKind`]: 503 for a database that is down or slow, never a 2xx.
 //! - [`postgres::pool`] and [`sqlite::pool`]: pools whose timeouts fit RxScale's 5 s budget.
+//! - Reply first, process durably: [`Inbox`] ([`Inbox::store`] on arrival, [`Inbox::list`],
+//!   [`Inbox::retry`], [`Inbox::purge`]), [`InboxRoute`] (one line on axum or actix-web),
+//!   [`Worker`] and [`WorkerHandle`] (the tokio task that runs your handler), [`Stored`],
+//!   [`InboxStatus`], [`InboxEntry`], [`InboxFilter`], [`Done`]. Guide: `docs/inbox.md`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 // Without a database feature there is nothing to run the SQL on.
@@ -28,6 +32,7 @@
 mod backend;
 mod claim;
 mod error;
+mod inbox;
 mod ledger;
 mod pool;
 mod response;
@@ -36,6 +41,10 @@ mod schema;
 pub use backend::Backend;
 pub use claim::{Claim, DUPLICATE_HEADER, Entity, STALE_HEADER};
 pub use error::{Error, ErrorKind};
+pub use inbox::{
+    DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_LIST_LIMIT, DEFAULT_MAX_ATTEMPTS, Done, Inbox,
+    InboxEntry, InboxFilter, InboxRoute, InboxStatus, Stored, Worker, WorkerHandle,
+};
 pub use ledger::{DEFAULT_PURGE_MARGIN, DEFAULT_TABLE_PREFIX, Ledger, LedgerBuilder};
 #[cfg(feature = "postgres")]
 pub use pool::postgres;

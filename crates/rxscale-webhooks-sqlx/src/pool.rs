@@ -91,4 +91,40 @@ pub mod sqlite {
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
             .connect_lazy_with(options))
     }
+
+    /// A pool for the [`Inbox`](crate::Inbox) of the SQLite database at `url`: the file
+    /// `PATH.inbox` next to `PATH`, created when missing, in WAL mode with the same timeouts
+    /// as [`pool`].
+    ///
+    /// SQLite has one writer per file, and a worker holds it while your handler runs. Keeping
+    /// the inbox in a file of its own lets arrivals be stored (and answered) while a slow
+    /// handler's transaction is open. Give it to [`Worker::inbox_pool`](crate::Worker::inbox_pool)
+    /// and to the `rxscale-webhooks inbox` command, which finds it from the same `url`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `url` does not parse or names an
+    /// in-memory database.
+    pub fn inbox_pool(url: &str) -> Result<SqlitePool, Error> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| Error::config("DATABASE_URL is not a valid sqlite:// URL"))?;
+        let path = options.get_filename();
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || url.contains(":memory:")
+        {
+            return Err(Error::config(
+                "the inbox needs a SQLite file, not an in-memory database",
+            ));
+        }
+        let mut inbox = path.as_os_str().to_owned();
+        inbox.push(".inbox");
+        let options = options
+            .filename(std::path::PathBuf::from(inbox))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(DEFAULT_BUSY_TIMEOUT);
+        Ok(SqlitePoolOptions::new()
+            .max_connections(DEFAULT_MAX_CONNECTIONS)
+            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options))
+    }
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod example;
+pub(crate) mod inbox;
 pub(crate) mod listen;
 pub(crate) mod send;
 pub(crate) mod sign;
