@@ -188,7 +188,15 @@ async fn verify_request<T>(
     check: impl FnOnce(&Pipeline, &HeaderMap, &[u8], &Delivery) -> Result<T, Rejection>,
 ) -> Result<T, WebhookRejection> {
     let pipeline = Pipeline::new(verifier);
-    let delivery = Delivery::start();
+    // Behind the layer (which left its result in the extensions), the delivery is counted there.
+    let extensions = request.extensions();
+    let behind_layer = extensions.get::<Verified>().is_some()
+        || extensions.get::<rxscale_webhooks::UndecodedEvent>().is_some();
+    let delivery = if behind_layer {
+        Delivery::start_nested()
+    } else {
+        Delivery::start()
+    };
     let result = async {
         let (parts, mut body) = request.with_limited_body().into_parts();
         let length = content_length(parts.headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes));
