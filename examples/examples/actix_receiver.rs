@@ -13,6 +13,10 @@
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason.
+//!
+//! With `RXSCALE_METRICS=1` it also serves the SDK's metrics (docs/observability.md) in
+//! Prometheus' text format on `GET /metrics`, on a port of its own: `METRICS_PORT`, by default
+//! 9464, on the same `HOST`.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use rxscale_webhooks_actix::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};
@@ -66,6 +70,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     for addr in server.addrs() {
         eprintln!("listening on http://{addr}/webhooks/rxscale");
     }
+    if examples::metrics::enabled() {
+        serve_metrics(&host)?;
+    }
     server.run().await?;
     Ok(())
 }
@@ -78,4 +85,33 @@ async fn handle(event: VerifiedEvent) -> HttpResponse {
     });
     println!("{line}");
     HttpResponse::Ok().finish()
+}
+
+/// Installs the Prometheus recorder and serves it on `GET /metrics`, on `METRICS_PORT`, with a
+/// server (one worker) of its own.
+fn serve_metrics(host: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use examples::metrics;
+
+    let handle = metrics::install_prometheus()?;
+    let server = HttpServer::new(move || {
+        let handle = handle.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let body = handle.render();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type(metrics::CONTENT_TYPE)
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind((host, metrics::port()?))?;
+    for addr in server.addrs() {
+        eprintln!("metrics on http://{addr}/metrics");
+    }
+    actix_web::rt::spawn(server.run());
+    Ok(())
 }
