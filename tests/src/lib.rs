@@ -50,6 +50,8 @@ pub fn require_tool(tool: &str, install_hint: &str) {
 pub mod actix_server;
 pub mod logs;
 pub mod matrix;
+pub mod metrics_mix;
+pub mod prometheus_text;
 pub mod postgres_server;
 pub mod receiver;
 pub mod redis_cluster;
