@@ -78,6 +78,8 @@ pub mod guides {
     pub struct Axum;
     #[doc = include_str!("../../docs/testing-your-handler.md")]
     pub struct TestingYourHandler;
+    #[doc = include_str!("../../docs/observability.md")]
+    pub struct Observability;
     #[doc = include_str!("../../docs/actix.md")]
     pub struct Actix;
     #[doc = include_str!("../../docs/exactly-once.md")]

@@ -394,6 +394,116 @@ mod tests {
         assert!(OUTCOMES.contains(&Outcome::VerifierNotConfigured.code()));
     }
 
+    type Snapshot = Vec<(
+        metrics_util::CompositeKey,
+        Option<metrics::Unit>,
+        Option<metrics::SharedString>,
+        metrics_util::debugging::DebugValue,
+    )>;
+
+    /// The value of every counter series of `name`, as `(labels, count)`. Taking a snapshot
+    /// resets the debugging recorder's values: take one per test.
+    fn counters(snapshot: &Snapshot, name: &str) -> Vec<(Vec<(String, String)>, u64)> {
+        use metrics_util::debugging::DebugValue;
+        let mut found: Vec<_> = snapshot
+            .iter()
+            .filter(|(key, ..)| key.key().name() == name)
+            .map(|(key, _, _, value)| {
+                let labels = key
+                    .key()
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
+                let DebugValue::Counter(count) = *value else {
+                    panic!("{name} is a counter");
+                };
+                (labels, count)
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn outcome(value: &str, count: u64) -> (Vec<(String, String)>, u64) {
+        (vec![("outcome".to_owned(), value.to_owned())], count)
+    }
+
+    #[test]
+    fn answers_marked_stale_or_duplicate_dropped_and_nested_deliveries() {
+        use crate::pipeline::Delivery;
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let stale = Delivery::start();
+            stale.record(Outcome::Accepted);
+            stale.record_answer(200, |name| {
+                (name == "x-webhook-stale").then_some(&b"true"[..]).into_iter()
+            });
+            stale.finish();
+            stale.finish(); // once only
+
+            let duplicate = Delivery::start();
+            let claim_side = duplicate.clone();
+            claim_side.record(Outcome::AcceptedUnguarded);
+            duplicate.record_answer(200, |name| {
+                (name == "x-webhook-duplicate").then_some(&b" TRUE "[..]).into_iter()
+            });
+            drop(claim_side);
+            duplicate.finish();
+
+            // Dropped while the handler ran (a timeout layer), and before anything was decided.
+            let running = Delivery::start();
+            running.record(Outcome::PassedThrough);
+            drop(running);
+            drop(Delivery::start());
+
+            // An extractor behind the middleware: nothing.
+            let nested = Delivery::start_nested();
+            nested.record(Outcome::Rejected(ErrorKind::InvalidEventData));
+            nested.finish();
+
+            let handled = Delivery::start();
+            handled.record(Outcome::Accepted);
+            handled.record_answer(500, |_| std::iter::empty());
+            handled.finish();
+
+            let closed = Delivery::start();
+            closed.record(Outcome::Answered(GuardAnswer::StoreUnavailable));
+            closed.finish();
+        });
+        assert_eq!(
+            counters(&snapshotter.snapshot().into_vec(), DELIVERIES_TOTAL),
+            vec![
+                outcome("abandoned", 1),
+                outcome("duplicate", 1),
+                outcome("handled", 2),
+                outcome("stale", 1),
+                outcome("store_unavailable", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn store_and_ledger_records() {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            record_ledger_claim("stale");
+            record_ledger_claim("fresh");
+            record_ledger_claim("fresh");
+            record_replay_claim(Ok(false), Duration::from_millis(1));
+        });
+        let snapshot = snapshotter.snapshot().into_vec();
+        assert_eq!(
+            counters(&snapshot, LEDGER_CLAIMS_TOTAL),
+            vec![outcome("fresh", 2), outcome("stale", 1)]
+        );
+        assert_eq!(
+            counters(&snapshot, REPLAY_CLAIMS_TOTAL),
+            vec![(vec![("result".to_owned(), "store_error".to_owned())], 1)]
+        );
+    }
+
     #[test]
     fn buckets_are_sorted() {
         for buckets in [HANDLER_DURATION_BUCKETS, DURATION_BUCKETS, CLOCK_SKEW_BUCKETS] {
