@@ -138,10 +138,10 @@ pub async fn run(framework: Framework, snapshotter: &Snapshotter) {
         .build();
 
     let mix = [
-        (&order, 500, false),  // handled, the handler fails: released
-        (&order, 200, false),  // handled, completed
-        (&order, 200, true),   // duplicate, answered by the guard
-        (&stock, 200, false),  // handled
+        (&order, 500, false),   // handled, the handler fails: released
+        (&order, 200, false),   // handled, completed
+        (&order, 200, true),    // duplicate, answered by the guard
+        (&stock, 200, false),   // handled
         (&unknown, 200, false), // handled; folded labels
         (&forged, 401, false),
         (&stale, 400, false),
@@ -169,8 +169,15 @@ pub async fn run(framework: Framework, snapshotter: &Snapshotter) {
         }
     };
     let verification = take_histogram(names::VERIFICATION_DURATION_SECONDS, &[]);
-    assert_eq!(verification.len(), 9, "all but the oversized body are verified");
-    assert!(verification.iter().all(|s| (0.0..5.0).contains(s)), "{verification:?}");
+    assert_eq!(
+        verification.len(),
+        9,
+        "all but the oversized body are verified"
+    );
+    assert!(
+        verification.iter().all(|s| (0.0..5.0).contains(s)),
+        "{verification:?}"
+    );
     let skew = take_histogram(names::SENDER_CLOCK_SKEW_SECONDS, &[]);
     assert_eq!(skew.len(), 5, "one per verified delivery");
     assert!(skew.iter().all(|s| (-1.0..30.0).contains(s)), "{skew:?}");
@@ -181,7 +188,10 @@ pub async fn run(framework: Framework, snapshotter: &Snapshotter) {
     ] {
         let samples = take_histogram(names::STORE_DURATION_SECONDS, labels);
         assert_eq!(samples.len(), count, "{labels:?}");
-        assert!(samples.iter().all(|s| (0.0..5.0).contains(s)), "{samples:?}");
+        assert!(
+            samples.iter().all(|s| (0.0..5.0).contains(s)),
+            "{samples:?}"
+        );
     }
     for (event_type, status_class) in [
         ("pharmacy_order_created", "5xx"),
@@ -215,19 +225,41 @@ pub async fn run(framework: Framework, snapshotter: &Snapshotter) {
     let counters: BTreeMap<Series, Value> = [
         (names::DELIVERIES_TOTAL, vec![("outcome", "handled")], 4),
         (names::DELIVERIES_TOTAL, vec![("outcome", "duplicate")], 1),
-        (names::DELIVERIES_TOTAL, vec![("outcome", "signature_mismatch")], 1),
+        (
+            names::DELIVERIES_TOTAL,
+            vec![("outcome", "signature_mismatch")],
+            1,
+        ),
         (names::DELIVERIES_TOTAL, vec![("outcome", "expired")], 1),
-        (names::DELIVERIES_TOTAL, vec![("outcome", "malformed_payload")], 1),
-        (names::DELIVERIES_TOTAL, vec![("outcome", "invalid_event_data")], 1),
-        (names::DELIVERIES_TOTAL, vec![("outcome", "body_too_large")], 1),
+        (
+            names::DELIVERIES_TOTAL,
+            vec![("outcome", "malformed_payload")],
+            1,
+        ),
+        (
+            names::DELIVERIES_TOTAL,
+            vec![("outcome", "invalid_event_data")],
+            1,
+        ),
+        (
+            names::DELIVERIES_TOTAL,
+            vec![("outcome", "body_too_large")],
+            1,
+        ),
         (
             names::EVENTS_TOTAL,
-            vec![("event_type", "pharmacy_order_created"), ("payload_version", "1")],
+            vec![
+                ("event_type", "pharmacy_order_created"),
+                ("payload_version", "1"),
+            ],
             3,
         ),
         (
             names::EVENTS_TOTAL,
-            vec![("event_type", "pharmacy_sku_stock_updated"), ("payload_version", "1")],
+            vec![
+                ("event_type", "pharmacy_sku_stock_updated"),
+                ("payload_version", "1"),
+            ],
             1,
         ),
         (

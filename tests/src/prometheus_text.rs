@@ -40,7 +40,9 @@ impl Exposition {
 
     /// Every sample of `name`.
     pub fn samples_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |sample| sample.name == name)
+        self.samples
+            .iter()
+            .filter(move |sample| sample.name == name)
     }
 }
 
@@ -128,7 +130,10 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
             buckets.entry(series).or_default().push((le, sample.value));
         }
         for (series, bounds) in buckets {
-            if !bounds.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1) {
+            if !bounds
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1)
+            {
                 return Err(format!("{family} {series:?}: buckets not cumulative"));
             }
             let Some(&(last_le, total)) = bounds.last() else {
@@ -143,9 +148,14 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
                 .collect();
             let count = exposition.value(&format!("{family}_count"), &labels);
             if count != Some(total) {
-                return Err(format!("{family} {series:?}: _count {count:?} != +Inf {total}"));
+                return Err(format!(
+                    "{family} {series:?}: _count {count:?} != +Inf {total}"
+                ));
             }
-            if exposition.value(&format!("{family}_sum"), &labels).is_none() {
+            if exposition
+                .value(&format!("{family}_sum"), &labels)
+                .is_none()
+            {
                 return Err(format!("{family} {series:?}: no _sum"));
             }
         }
@@ -259,14 +269,17 @@ mod tests {
         let text = "# HELP a_total A.\n# TYPE a_total counter\na_total{outcome=\"x\\\"y\"} 3\n\
                     # TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1.5\nh_count 2\n";
         let exposition = parse(text).unwrap();
-        assert_eq!(exposition.value("a_total", &[("outcome", "x\"y")]), Some(3.0));
+        assert_eq!(
+            exposition.value("a_total", &[("outcome", "x\"y")]),
+            Some(3.0)
+        );
         assert_eq!(exposition.value("h_count", &[]), Some(2.0));
         for broken in [
-            "a_total 1\n",                                   // no TYPE
-            "# TYPE a counter\na{b=c} 1\n",                  // unquoted
-            "# TYPE a counter\na 1 2 3\n",                   // trailing
-            "# TYPE a counter\na x\n",                       // value
-            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\nh_sum 1\n", // no +Inf
+            "a_total 1\n",                                                       // no TYPE
+            "# TYPE a counter\na{b=c} 1\n",                                      // unquoted
+            "# TYPE a counter\na 1 2 3\n",                                       // trailing
+            "# TYPE a counter\na x\n",                                           // value
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_count 1\nh_sum 1\n",    // no +Inf
             "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 1\nh_sum 1\n", // count
         ] {
             assert!(parse(broken).is_err(), "{broken:?}");

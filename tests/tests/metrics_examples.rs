@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
+use rxscale_webhooks::EventType;
 use rxscale_webhooks::metrics as names;
 use rxscale_webhooks::testing::TestDelivery;
-use rxscale_webhooks::EventType;
 use rxscale_webhooks_tests::prometheus_text;
 use rxscale_webhooks_tests::{TEST_SECRET, example_binary, test_secret};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -43,7 +43,12 @@ async fn start(example: &str) -> (Child, SocketAddr, SocketAddr) {
             .unwrap()
             .expect("the example prints both addresses");
         if let Some(rest) = line.strip_prefix("listening on http://") {
-            webhooks = Some(rest.strip_suffix("/webhooks/rxscale").unwrap().parse().unwrap());
+            webhooks = Some(
+                rest.strip_suffix("/webhooks/rxscale")
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            );
         } else if let Some(rest) = line.strip_prefix("metrics on http://") {
             metrics = Some(rest.strip_suffix("/metrics").unwrap().parse().unwrap());
         }
@@ -86,8 +91,14 @@ async fn scraped_metrics_parse_and_count(example: &str) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
     let text = response.text().await.unwrap();
     let exposition = prometheus_text::parse(&text).unwrap_or_else(|why| panic!("{why}\n{text}"));
 
@@ -98,15 +109,25 @@ async fn scraped_metrics_parse_and_count(example: &str) {
         names::SENDER_CLOCK_SKEW_SECONDS,
         names::STORE_DURATION_SECONDS,
     ] {
-        assert_eq!(exposition.types[name], "histogram", "{name}: buckets are configured");
+        assert_eq!(
+            exposition.types[name], "histogram",
+            "{name}: buckets are configured"
+        );
     }
-    assert_eq!(exposition.types[names::SECRET_LAST_USED_TIMESTAMP_SECONDS], "gauge");
+    assert_eq!(
+        exposition.types[names::SECRET_LAST_USED_TIMESTAMP_SECONDS],
+        "gauge"
+    );
     let total: f64 = exposition
         .samples_named(names::DELIVERIES_TOTAL)
         .map(|sample| sample.value)
         .sum();
     assert_eq!(total, 3.0, "{text}");
-    for (outcome, count) in [("handled", 1.0), ("duplicate", 1.0), ("signature_mismatch", 1.0)] {
+    for (outcome, count) in [
+        ("handled", 1.0),
+        ("duplicate", 1.0),
+        ("signature_mismatch", 1.0),
+    ] {
         assert_eq!(
             exposition.value(names::DELIVERIES_TOTAL, &[("outcome", outcome)]),
             Some(count),
@@ -117,7 +138,10 @@ async fn scraped_metrics_parse_and_count(example: &str) {
     assert_eq!(
         exposition.value(
             &handler_count,
-            &[("event_type", "pharmacy_order_created"), ("status_class", "2xx")]
+            &[
+                ("event_type", "pharmacy_order_created"),
+                ("status_class", "2xx")
+            ]
         ),
         Some(1.0),
         "{text}"

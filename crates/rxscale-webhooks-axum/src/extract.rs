@@ -191,7 +191,9 @@ async fn verify_request<T>(
     // Behind the layer (which left its result in the extensions), the delivery is counted there.
     let extensions = request.extensions();
     let behind_layer = extensions.get::<Verified>().is_some()
-        || extensions.get::<rxscale_webhooks::UndecodedEvent>().is_some();
+        || extensions
+            .get::<rxscale_webhooks::UndecodedEvent>()
+            .is_some();
     let delivery = if behind_layer {
         Delivery::start_nested()
     } else {

@@ -35,7 +35,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 
 use crate::OffsetDateTime;
 use crate::error::ErrorKind;
@@ -119,8 +121,8 @@ pub const HANDLER_DURATION_BUCKETS: &[f64] = &[
 /// Buckets (seconds) for [`VERIFICATION_DURATION_SECONDS`] and [`STORE_DURATION_SECONDS`]: from
 /// 10 µs (verifying a small body) to 5 s (a store timing out).
 pub const DURATION_BUCKETS: &[f64] = &[
-    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
-    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 /// Buckets (seconds) for [`SENDER_CLOCK_SKEW_SECONDS`]: negative when the sender's clock is
@@ -267,13 +269,22 @@ impl DeliveryMetrics {
         }
     }
 
-    pub(crate) fn verified<T>(&self, started: Instant, verified: &Verified<T>, now: OffsetDateTime) {
+    pub(crate) fn verified<T>(
+        &self,
+        started: Instant,
+        verified: &Verified<T>,
+        now: OffsetDateTime,
+    ) {
         let Some(state) = &self.0 else {
             return;
         };
         histogram!(VERIFICATION_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
-        let event_type = EventType::from_wire(verified.event_type()).map_or("unknown", EventType::as_str);
-        state.lock().unwrap_or_else(PoisonError::into_inner).event_type = event_type;
+        let event_type =
+            EventType::from_wire(verified.event_type()).map_or("unknown", EventType::as_str);
+        state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .event_type = event_type;
         let payload_version = match verified.payload_version() {
             // The spec's default when the field is absent.
             None | Some("1") => "1",
@@ -337,9 +348,10 @@ impl DeliveryState {
         }
         let outcome = match self.outcome {
             None => "abandoned",
-            Some(outcome) if runs_handler(outcome) => {
-                self.answer.and_then(|answer| answer.marked).unwrap_or("handled")
-            }
+            Some(outcome) if runs_handler(outcome) => self
+                .answer
+                .and_then(|answer| answer.marked)
+                .unwrap_or("handled"),
             Some(Outcome::Answered(GuardAnswer::StoreUnavailable)) => "store_unavailable",
             Some(outcome) => outcome.code(),
         };
@@ -437,7 +449,9 @@ mod tests {
             let stale = Delivery::start();
             stale.record(Outcome::Accepted);
             stale.record_answer(200, |name| {
-                (name == "x-webhook-stale").then_some(&b"true"[..]).into_iter()
+                (name == "x-webhook-stale")
+                    .then_some(&b"true"[..])
+                    .into_iter()
             });
             stale.finish();
             stale.finish(); // once only
@@ -446,7 +460,9 @@ mod tests {
             let claim_side = duplicate.clone();
             claim_side.record(Outcome::AcceptedUnguarded);
             duplicate.record_answer(200, |name| {
-                (name == "x-webhook-duplicate").then_some(&b" TRUE "[..]).into_iter()
+                (name == "x-webhook-duplicate")
+                    .then_some(&b" TRUE "[..])
+                    .into_iter()
             });
             drop(claim_side);
             duplicate.finish();
@@ -506,7 +522,11 @@ mod tests {
 
     #[test]
     fn buckets_are_sorted() {
-        for buckets in [HANDLER_DURATION_BUCKETS, DURATION_BUCKETS, CLOCK_SKEW_BUCKETS] {
+        for buckets in [
+            HANDLER_DURATION_BUCKETS,
+            DURATION_BUCKETS,
+            CLOCK_SKEW_BUCKETS,
+        ] {
             assert!(buckets.windows(2).all(|pair| pair[0] < pair[1]));
         }
         assert!(HANDLER_DURATION_BUCKETS.contains(&5.0));

@@ -56,8 +56,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 pub use body::{BodyReader, body_read_failed};
-pub use outcome::{Delivery, Outcome};
 use outcome::Stopwatch;
+pub use outcome::{Delivery, Outcome};
 pub use rejection::Rejection;
 
 use crate::OffsetDateTime;
@@ -396,7 +396,10 @@ impl Claim {
         let admitted = self.guard.admit(&self.key, self.completed_ttl).await;
         #[cfg(feature = "metrics")]
         crate::metrics::record_replay_claim(
-            admitted.as_ref().map(Admission::is_guarded).map_err(|answer| *answer),
+            admitted
+                .as_ref()
+                .map(Admission::is_guarded)
+                .map_err(|answer| *answer),
             started.elapsed(),
         );
         match admitted {
@@ -431,7 +434,11 @@ pub async fn settle(admission: Admission, handler_succeeded: bool) {
     admission.finish(handler_succeeded).await;
     #[cfg(feature = "metrics")]
     if let Some(started) = started {
-        let operation = if handler_succeeded { "complete" } else { "release" };
+        let operation = if handler_succeeded {
+            "complete"
+        } else {
+            "release"
+        };
         crate::metrics::record_store_call("replay", operation, started.elapsed());
     }
 }
