@@ -107,6 +107,9 @@ fn family_of<'a>(name: &str, types: &'a BTreeMap<String, String>) -> Option<&'a 
     })
 }
 
+/// A series' labels other than `le`.
+type Labels = Vec<(String, String)>;
+
 fn check_histograms(exposition: &Exposition) -> Result<(), String> {
     let histograms = exposition
         .types
@@ -114,7 +117,7 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
         .filter(|(_, kind)| *kind == "histogram");
     for (family, _) in histograms {
         // Series of the family: labels without `le`.
-        let mut buckets: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut buckets: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for sample in exposition.samples_named(&format!("{family}_bucket")) {
             let le = sample
                 .labels
@@ -165,7 +168,7 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
     let name_end = line
-        .find(|c: char| c == '{' || c == ' ')
+        .find(['{', ' '])
         .ok_or("no value")?;
     let name = &line[..name_end];
     if !is_metric_name(name) {
