@@ -32,6 +32,7 @@
 //!
 //! See `docs/observability.md` for a scrape configuration and alert rules.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -208,6 +209,11 @@ pub(crate) fn record_replay_claim(result: Result<bool, GuardAnswer>, elapsed: Du
     record_store_call("replay", "claim", elapsed);
 }
 
+/// The secret and the second the last-use gauge was last set for (see
+/// [`DeliveryMetrics::verified`]).
+static LAST_SECRET_SET: AtomicU64 = AtomicU64::new(u64::MAX);
+static LAST_SECOND_SET: AtomicI64 = AtomicI64::new(i64::MIN);
+
 /// `X-Webhook-Stale`, the sqlx ledger's mark on a stale event's answer.
 const STALE_HEADER: &str = "x-webhook-stale";
 
@@ -293,11 +299,19 @@ impl DeliveryMetrics {
         counter!(EVENTS_TOTAL, "event_type" => event_type, "payload_version" => payload_version)
             .increment(1);
         histogram!(SENDER_CLOCK_SKEW_SECONDS).record((now - verified.timestamp()).as_seconds_f64());
-        gauge!(
-            SECRET_LAST_USED_TIMESTAMP_SECONDS,
-            "fingerprint" => verified.fingerprint().to_string()
-        )
-        .set(now.unix_timestamp() as f64);
+        // The gauge holds whole seconds: set it once per second and secret, not per delivery.
+        let second = now.unix_timestamp();
+        let fingerprint = verified.fingerprint();
+        let key = fingerprint.to_bits();
+        if LAST_SECRET_SET.swap(key, Ordering::Relaxed) != key
+            || LAST_SECOND_SET.swap(second, Ordering::Relaxed) != second
+        {
+            gauge!(
+                SECRET_LAST_USED_TIMESTAMP_SECONDS,
+                "fingerprint" => fingerprint.to_label()
+            )
+            .set(second as f64);
+        }
     }
 
     pub(crate) fn answered(&self, status: u16, stale: bool, duplicate: bool) {
@@ -518,6 +532,12 @@ mod tests {
             counters(&snapshot, REPLAY_CLAIMS_TOTAL),
             vec![(vec![("result".to_owned(), "store_error".to_owned())], 1)]
         );
+    }
+
+    #[test]
+    fn fingerprint_label_is_its_display() {
+        let fingerprint = crate::SigningSecret::new("whsec_abc123").fingerprint();
+        assert_eq!(fingerprint.to_label(), fingerprint.to_string());
     }
 
     #[test]

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../../.."
 command -v valgrind >/dev/null || { echo "valgrind is required: apt-get install -y valgrind" >&2; exit 1; }
 
 build() { # $1: extra cargo args; prints the bench executable
-  cargo bench -p rxscale-webhooks --bench metrics_cost --no-run $1 --message-format=json 2>/dev/null |
+  cargo build --release -p rxscale-webhooks --bench metrics_cost $1 --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*metrics_cost[^"]*\)".*/\1/p' | tail -1
 }
 OFF=$(build "")
