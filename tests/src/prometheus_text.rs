@@ -167,9 +167,7 @@ fn check_histograms(exposition: &Exposition) -> Result<(), String> {
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line
-        .find(['{', ' '])
-        .ok_or("no value")?;
+    let name_end = line.find(['{', ' ']).ok_or("no value")?;
     let name = &line[..name_end];
     if !is_metric_name(name) {
         return Err("bad metric name".to_owned());

@@ -37,7 +37,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Key, Label, Level, Metadata, Unit, counter, describe_counter, describe_gauge,
+    describe_histogram, gauge, histogram,
 };
 
 use crate::OffsetDateTime;
@@ -214,6 +215,117 @@ pub(crate) fn record_replay_claim(result: Result<bool, GuardAnswer>, elapsed: Du
 static LAST_SECRET_SET: AtomicU64 = AtomicU64::new(u64::MAX);
 static LAST_SECOND_SET: AtomicI64 = AtomicI64::new(i64::MIN);
 
+// Keys of the fixed label sets, built at compile time: a `Key` carries its hash, so a static one
+// costs the recorder no hashing and no label vector per emission (docs/benchmarks.md).
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+macro_rules! one_label_keys {
+    ($name:expr, $label:literal, [$($value:expr),* $(,)?]) => {
+        [$(Key::from_static_parts($name, {
+            static LABELS: [Label; 1] = [Label::from_static_parts($label, $value)];
+            &LABELS
+        })),*]
+    };
+}
+
+macro_rules! two_label_keys {
+    ($name:expr, $first:literal, [$($one:literal),*], $second:literal, $others:tt) => {
+        [$(two_label_keys!(@row $name, $first, $one, $second, $others)),*]
+    };
+    (@row $name:expr, $first:literal, $one:literal, $second:literal, [$($other:literal),*]) => {
+        [$(Key::from_static_parts($name, {
+            static LABELS: [Label; 2] =
+                [Label::from_static_parts($first, $one), Label::from_static_parts($second, $other)];
+            &LABELS
+        })),*]
+    };
+}
+
+static DELIVERY_KEYS: [Key; 16] = one_label_keys!(
+    DELIVERIES_TOTAL,
+    "outcome",
+    [
+        "handled",
+        "duplicate",
+        "stale",
+        "in_flight",
+        "store_unavailable",
+        "body_read_failed",
+        "body_too_large",
+        "missing_signature",
+        "malformed_signature",
+        "signature_mismatch",
+        "malformed_payload",
+        "expired",
+        "from_future",
+        "invalid_event_data",
+        "verifier_not_configured",
+        "abandoned",
+    ]
+);
+
+/// The `event_type` label's values: every [`EventType`], then `unknown`.
+const EVENT_TYPE_LABELS: [&str; 6] = [
+    "pharmacy_order_created",
+    "pharmacy_order_updated",
+    "pharmacy_sku_stock_updated",
+    "patient_doctor_meeting_updated",
+    "appointment_reminder_due",
+    "unknown",
+];
+
+static EVENT_KEYS: [[Key; 2]; 6] = two_label_keys!(
+    EVENTS_TOTAL,
+    "event_type",
+    [
+        "pharmacy_order_created",
+        "pharmacy_order_updated",
+        "pharmacy_sku_stock_updated",
+        "patient_doctor_meeting_updated",
+        "appointment_reminder_due",
+        "unknown"
+    ],
+    "payload_version",
+    ["1", "other"]
+);
+
+/// The `status_class` label's values.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+static HANDLER_KEYS: [[Key; 5]; 6] = two_label_keys!(
+    HANDLER_DURATION_SECONDS,
+    "event_type",
+    [
+        "pharmacy_order_created",
+        "pharmacy_order_updated",
+        "pharmacy_sku_stock_updated",
+        "patient_doctor_meeting_updated",
+        "appointment_reminder_due",
+        "unknown"
+    ],
+    "status_class",
+    ["1xx", "2xx", "3xx", "4xx", "5xx"]
+);
+
+static VERIFICATION_KEY: Key = Key::from_static_name(VERIFICATION_DURATION_SECONDS);
+static SKEW_KEY: Key = Key::from_static_name(SENDER_CLOCK_SKEW_SECONDS);
+
+fn position(values: &[&str], value: &str) -> usize {
+    values
+        .iter()
+        .position(|v| *v == value)
+        .unwrap_or(values.len() - 1)
+}
+
+fn increment(key: &'static Key) {
+    metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA).increment(1));
+}
+
+fn record(key: &'static Key, value: f64) {
+    metrics::with_recorder(|recorder| recorder.register_histogram(key, &METADATA).record(value));
+}
+
 /// `X-Webhook-Stale`, the sqlx ledger's mark on a stale event's answer.
 const STALE_HEADER: &str = "x-webhook-stale";
 
@@ -271,7 +383,7 @@ impl DeliveryMetrics {
 
     pub(crate) fn verification_failed(&self, started: Instant) {
         if self.0.is_some() {
-            histogram!(VERIFICATION_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
+            record(&VERIFICATION_KEY, started.elapsed().as_secs_f64());
         }
     }
 
@@ -284,7 +396,7 @@ impl DeliveryMetrics {
         let Some(state) = &self.0 else {
             return;
         };
-        histogram!(VERIFICATION_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
+        record(&VERIFICATION_KEY, started.elapsed().as_secs_f64());
         let event_type =
             EventType::from_wire(verified.event_type()).map_or("unknown", EventType::as_str);
         state
@@ -293,12 +405,11 @@ impl DeliveryMetrics {
             .event_type = event_type;
         let payload_version = match verified.payload_version() {
             // The spec's default when the field is absent.
-            None | Some("1") => "1",
-            Some(_) => "other",
+            None | Some("1") => 0,
+            Some(_) => 1,
         };
-        counter!(EVENTS_TOTAL, "event_type" => event_type, "payload_version" => payload_version)
-            .increment(1);
-        histogram!(SENDER_CLOCK_SKEW_SECONDS).record((now - verified.timestamp()).as_seconds_f64());
+        increment(&EVENT_KEYS[position(&EVENT_TYPE_LABELS, event_type)][payload_version]);
+        record(&SKEW_KEY, (now - verified.timestamp()).as_seconds_f64());
         // The gauge holds whole seconds: set it once per second and secret, not per delivery.
         let second = now.unix_timestamp();
         let fingerprint = verified.fingerprint();
@@ -369,14 +480,11 @@ impl DeliveryState {
             Some(Outcome::Answered(GuardAnswer::StoreUnavailable)) => "store_unavailable",
             Some(outcome) => outcome.code(),
         };
-        counter!(DELIVERIES_TOTAL, "outcome" => outcome).increment(1);
+        increment(&DELIVERY_KEYS[position(OUTCOMES, outcome)]);
         if let Some(answer) = self.answer {
-            histogram!(
-                HANDLER_DURATION_SECONDS,
-                "event_type" => self.event_type,
-                "status_class" => answer.status_class
-            )
-            .record(answer.seconds);
+            let event_type = position(&EVENT_TYPE_LABELS, self.event_type);
+            let status_class = position(&STATUS_CLASSES, answer.status_class);
+            record(&HANDLER_KEYS[event_type][status_class], answer.seconds);
         }
     }
 }
@@ -538,6 +646,26 @@ mod tests {
     fn fingerprint_label_is_its_display() {
         let fingerprint = crate::SigningSecret::new("whsec_abc123").fingerprint();
         assert_eq!(fingerprint.to_label(), fingerprint.to_string());
+    }
+
+    #[test]
+    fn static_keys_cover_every_label_value() {
+        assert_eq!(DELIVERY_KEYS.len(), OUTCOMES.len());
+        for (key, outcome) in DELIVERY_KEYS.iter().zip(OUTCOMES) {
+            assert_eq!(key.labels().next().map(Label::value), Some(*outcome));
+        }
+        for (row, event_type) in HANDLER_KEYS.iter().zip(EVENT_TYPE_LABELS) {
+            for (key, class) in row.iter().zip(STATUS_CLASSES) {
+                let labels: Vec<_> = key.labels().map(Label::value).collect();
+                assert_eq!(labels, [event_type, class]);
+            }
+        }
+        for known in EventType::ALL {
+            assert!(EVENT_TYPE_LABELS.contains(&known.as_str()));
+        }
+        assert_eq!(EVENT_TYPE_LABELS.len(), EventType::ALL.len() + 1);
+        let labels: Vec<_> = EVENT_KEYS[5][1].labels().map(Label::value).collect();
+        assert_eq!(labels, ["unknown", "other"]);
     }
 
     #[test]
