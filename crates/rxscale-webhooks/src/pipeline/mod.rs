@@ -427,7 +427,7 @@ impl Claim {
 
 /// Settles an admission once the handler has answered: a 2xx completes the key, anything else
 /// releases it ([`Admission::finish`]). With the `metrics` feature the store call is timed in
-/// [`rxscale_webhook_store_duration_seconds`](crate::metrics::STORE_DURATION_SECONDS).
+/// `rxscale_webhook_store_duration_seconds`.
 pub async fn settle(admission: Admission, handler_succeeded: bool) {
     #[cfg(feature = "metrics")]
     let started = admission.is_guarded().then(std::time::Instant::now);

@@ -52,7 +52,7 @@ impl Outcome {
 /// them is secret or personal.
 ///
 /// With the `metrics` feature, it also counts the delivery in
-/// [`rxscale_webhook_deliveries_total`](crate::metrics::DELIVERIES_TOTAL), once, when it
+/// `rxscale_webhook_deliveries_total` (see `rxscale_webhooks::metrics`), once, when it
 /// [`finish`](Delivery::finish)es (or, if it never does, when its last clone is dropped).
 #[derive(Debug, Clone)]
 pub struct Delivery {
