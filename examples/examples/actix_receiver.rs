@@ -14,6 +14,10 @@
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason.
+//!
+//! With `RXSCALE_METRICS=1` it also serves the SDK's metrics (docs/observability.md) in
+//! Prometheus' text format on `GET /metrics`, on a port of its own: `METRICS_PORT`, by default
+//! 9464, on the same `HOST`.
 
 use std::time::Duration;
 
@@ -76,6 +80,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "listening on http://{}/webhooks/rxscale",
         listener.local_addr()?
     );
+    if examples::metrics::enabled() {
+        serve_metrics(&host)?;
+    }
     actix_server::Server::build()
         .listen("rxscale-webhooks", listener, move || {
             let middleware = VerifyWebhook::new(verifier.clone()).replay_guard(guard.clone());
@@ -106,4 +113,33 @@ async fn handle(event: VerifiedEvent) -> HttpResponse {
     });
     println!("{line}");
     HttpResponse::Ok().finish()
+}
+
+/// Installs the Prometheus recorder and serves it on `GET /metrics`, on `METRICS_PORT`, with a
+/// server (one worker) of its own.
+fn serve_metrics(host: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use examples::metrics;
+
+    let handle = metrics::install_prometheus()?;
+    let server = actix_web::HttpServer::new(move || {
+        let handle = handle.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let body = handle.render();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type(metrics::CONTENT_TYPE)
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind((host, metrics::port()?))?;
+    for addr in server.addrs() {
+        eprintln!("metrics on http://{addr}/metrics");
+    }
+    actix_web::rt::spawn(server.run());
+    Ok(())
 }

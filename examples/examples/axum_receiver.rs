@@ -14,6 +14,10 @@
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason.
+//!
+//! With `RXSCALE_METRICS=1` it also serves the SDK's metrics (docs/observability.md) in
+//! Prometheus' text format on `GET /metrics`, on a port of its own: `METRICS_PORT`, by default
+//! 9464, on the same `HOST`.
 
 use axum::{Router, http::StatusCode, routing::post};
 use rxscale_webhooks_axum::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
@@ -68,6 +72,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     let addr = listener.local_addr()?;
     eprintln!("listening on http://{addr}/webhooks/rxscale");
+    if examples::metrics::enabled() {
+        serve_metrics(&host).await?;
+    }
     // Not `axum::serve`: this one has a header-read timeout and sheds idle connections
     // (docs/axum.md, "Serving a public endpoint").
     rxscale_webhooks_axum::serve(listener, app).await?;
@@ -82,4 +89,22 @@ async fn handle(VerifiedEvent(verified): VerifiedEvent) -> StatusCode {
     });
     println!("{line}");
     StatusCode::OK
+}
+
+/// Installs the Prometheus recorder and serves it on `GET /metrics`, on `METRICS_PORT`.
+async fn serve_metrics(host: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use axum::http::header::CONTENT_TYPE;
+    use examples::metrics;
+
+    let handle = metrics::install_prometheus()?;
+    let listener = tokio::net::TcpListener::bind((host, metrics::port()?)).await?;
+    eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+    let app = Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            std::future::ready(([(CONTENT_TYPE, metrics::CONTENT_TYPE)], handle.render()))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(())
 }

@@ -53,7 +53,9 @@ pub mod client;
 pub mod hostile;
 pub mod logs;
 pub mod matrix;
+pub mod metrics_mix;
 pub mod postgres_server;
+pub mod prometheus_text;
 pub mod receiver;
 pub mod redis_cluster;
 pub mod redis_server;
@@ -79,6 +81,8 @@ pub mod guides {
     pub struct Axum;
     #[doc = include_str!("../../docs/testing-your-handler.md")]
     pub struct TestingYourHandler;
+    #[doc = include_str!("../../docs/observability.md")]
+    pub struct Observability;
     #[doc = include_str!("../../docs/actix.md")]
     pub struct Actix;
     #[doc = include_str!("../../docs/exactly-once.md")]

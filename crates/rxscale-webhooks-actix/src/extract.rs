@@ -186,7 +186,13 @@ fn verify_request<T: 'static>(
     payload: &mut Payload,
     check: Check<T>,
 ) -> LocalBoxFuture<'static, Result<Verified<T>, WebhookRejection>> {
-    let delivery = Delivery::start();
+    // Behind the middleware, which counts the delivery already.
+    let behind_middleware = request.extensions().contains::<VerifiedBy>();
+    let delivery = if behind_middleware {
+        Delivery::start_nested()
+    } else {
+        Delivery::start()
+    };
     let Some(verifier) = find_verifier(request) else {
         delivery.span().in_scope(|| {
             tracing::error!(

@@ -4,6 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `metrics` | no | Turns on the core's `metrics` feature: every delivery the middleware or an extractor checks is counted and timed through the `metrics` facade, see `rxscale_webhooks::metrics`. No recorder is installed. |
 //! | `testing` | no | [`testing`]: fixtures, `TestDelivery` and signed `TestRequest`s, to test your handlers. |
 //!
 //! The crate needs no actix-web feature of its own: it depends on `actix-web` with default

@@ -6,7 +6,7 @@ use actix_web::ResponseError as _;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::LocalBoxFuture;
-use rxscale_webhooks::pipeline::{CheckedDelivery, Delivery, Pipeline, Rejection};
+use rxscale_webhooks::pipeline::{CheckedDelivery, Delivery, Pipeline, Rejection, settle};
 use rxscale_webhooks::{ReplayGuard, Verifier};
 use tracing::Instrument as _;
 
@@ -220,11 +220,17 @@ where
             }
             request.set_payload(Payload::from(bytes));
             let response = service.call(request).await;
+            if let Ok(response) = &response {
+                let headers = response.headers();
+                delivery.record_answer(response.status().as_u16(), |name| {
+                    headers.get_all(name).map(|value| value.as_bytes())
+                });
+            }
             if let Some(admission) = admission {
                 // Settled before the response leaves, so that a 2xx RxScale sees always has its
                 // key recorded as completed.
                 let succeeded = matches!(&response, Ok(r) if r.status().is_success());
-                admission.finish(succeeded).await;
+                settle(admission, succeeded).await;
             }
             delivery.finish();
             response.map(ServiceResponse::map_into_left_body)

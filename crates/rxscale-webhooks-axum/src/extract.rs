@@ -189,7 +189,17 @@ async fn verify_request<T>(
     check: impl FnOnce(&Pipeline, &HeaderMap, &[u8], &Delivery) -> Result<T, Rejection>,
 ) -> Result<T, WebhookRejection> {
     let pipeline = Pipeline::new(verifier);
-    let delivery = Delivery::start();
+    // Behind the layer (which left its result in the extensions), the delivery is counted there.
+    let extensions = request.extensions();
+    let behind_layer = extensions.get::<Verified>().is_some()
+        || extensions
+            .get::<rxscale_webhooks::UndecodedEvent>()
+            .is_some();
+    let delivery = if behind_layer {
+        Delivery::start_nested()
+    } else {
+        Delivery::start()
+    };
     let result = async {
         let (parts, mut body) = request.with_limited_body().into_parts();
         // A body refused before it is read is not polled under `Expect: 100-continue`: polling

@@ -4,6 +4,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `metrics` | no | Turns on the core's `metrics` feature (and the tower layer's): every delivery the layer or an extractor checks is counted and timed through the `metrics` facade, see `rxscale_webhooks::metrics`. No recorder is installed. |
 //! | `testing` | no | [`testing`]: fixtures, `TestDelivery` and signed `http::Request`s for `Router::oneshot`, to test your handlers. |
 //!
 //! ## Items at a glance

@@ -181,13 +181,19 @@ impl Ledger {
             stale = field::Empty,
         );
         let event_time = verified.timestamp().unix_timestamp();
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let result = DB::claim(&mut **tx, &self.tables, key, event_time, entity)
             .instrument(span.clone())
             .await;
+        #[cfg(feature = "metrics")]
+        rxscale_webhooks::metrics::record_store_call("ledger", "claim", started.elapsed());
         let _entered = span.enter();
         match result {
             Ok(claim) => {
                 span.record("outcome", claim.as_str());
+                #[cfg(feature = "metrics")]
+                rxscale_webhooks::metrics::record_ledger_claim(claim.as_str());
                 span.record("stale", claim == Claim::Stale);
                 match claim {
                     Claim::Fresh => tracing::debug!("claimed"),
@@ -202,6 +208,8 @@ impl Ledger {
             Err(source) => {
                 let error = Error::from(source);
                 span.record("outcome", error.kind().code());
+                #[cfg(feature = "metrics")]
+                rxscale_webhooks::metrics::record_ledger_claim(error.kind().code());
                 tracing::warn!(error = %error, "claim failed; answering {}", error.status_code());
                 Err(error)
             }

@@ -8,6 +8,7 @@
 //! | `sqlite` | no | [`Backend`] for `sqlx::Sqlite`, [`sqlite::pool`] and [`sqlite::inbox_pool`]. |
 //! | `axum` | no | `IntoResponse` for [`Claim`] and [`Error`]; [`InboxRoute::axum`], the reply-first route. |
 //! | `actix` | no | `Responder` for [`Claim`], `ResponseError` for [`Error`]; [`InboxRoute::actix`]. |
+//! | `metrics` | no | Each [`Ledger::claim`] is counted in `rxscale_webhook_ledger_claims_total{outcome}` and timed in `rxscale_webhook_store_duration_seconds{store="ledger",operation="claim"}` through the `metrics` facade (see `rxscale_webhooks::metrics`). No recorder is installed. |
 //!
 //! Enable at least one database. The crate enables no TLS feature of sqlx (nothing here pulls
 //! a TLS stack); to reach Postgres over TLS, add one of sqlx's TLS features to your own

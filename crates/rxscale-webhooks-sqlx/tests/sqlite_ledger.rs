@@ -206,3 +206,56 @@ async fn a_missing_schema_and_a_bad_prefix_are_named() {
         ErrorKind::Config
     );
 }
+
+/// With the `metrics` feature, each claim is counted by outcome and timed, on a real SQLite file,
+/// with `metrics-util`'s debugging recorder (local to this thread: a current-thread runtime).
+#[cfg(feature = "metrics")]
+#[test]
+fn claims_are_counted_by_outcome_and_timed() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use rxscale_webhooks::metrics::{LEDGER_CLAIMS_TOTAL, STORE_DURATION_SECONDS};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let (_db, pool, ledger) = setup("metrics").await;
+            let newer = order_event(100, "po-1", "sent", 20);
+            let older = order_event(90, "po-1", "init", 10);
+            assert_eq!(claim(&pool, &ledger, &newer).await, Claim::Fresh);
+            assert_eq!(claim(&pool, &ledger, &newer).await, Claim::Duplicate);
+            assert_eq!(claim(&pool, &ledger, &older).await, Claim::Stale);
+        });
+    });
+    let mut counts = Vec::new();
+    let mut timed = 0;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let labels: Vec<String> = key
+            .key()
+            .labels()
+            .map(|label| format!("{}={}", label.key(), label.value()))
+            .collect();
+        match (key.key().name(), value) {
+            (LEDGER_CLAIMS_TOTAL, DebugValue::Counter(count)) => counts.push((labels, count)),
+            (STORE_DURATION_SECONDS, DebugValue::Histogram(samples)) => {
+                assert_eq!(labels, ["store=ledger", "operation=claim"]);
+                timed += samples.len();
+            }
+            (name, value) => panic!("unexpected {name} {labels:?} {value:?}"),
+        }
+    }
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            (vec!["outcome=duplicate".to_owned()], 1),
+            (vec!["outcome=fresh".to_owned()], 1),
+            (vec!["outcome=stale".to_owned()], 1),
+        ]
+    );
+    assert_eq!(timed, 3);
+}

@@ -5,7 +5,7 @@ use std::task::{Context, Poll, ready};
 use http::{Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use rxscale_webhooks::pipeline::{CheckedDelivery, Delivery, Pipeline, Rejection};
+use rxscale_webhooks::pipeline::{CheckedDelivery, Delivery, Pipeline, Rejection, settle};
 use rxscale_webhooks::replay::Admission;
 use tower_service::Service;
 
@@ -167,6 +167,12 @@ where
                 }
                 StateProj::Calling { future, admission } => {
                     let output = ready!(future.poll(cx));
+                    if let Ok(response) = &output {
+                        let headers = response.headers();
+                        delivery.record_answer(response.status().as_u16(), |name| {
+                            headers.get_all(name).iter().map(|value| value.as_bytes())
+                        });
+                    }
                     match admission.take() {
                         Some(admission) => {
                             let succeeded = matches!(
@@ -174,7 +180,7 @@ where
                                 Ok(response) if response.status().is_success()
                             );
                             State::Finishing {
-                                finish: Box::pin(admission.finish(succeeded)),
+                                finish: Box::pin(settle(admission, succeeded)),
                                 output: Some(output),
                             }
                         }

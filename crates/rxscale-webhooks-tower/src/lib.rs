@@ -4,7 +4,10 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | (none) | | The crate has no optional features. It depends on `tower-layer`, `tower-service`, `http`, `http-body`, `tracing` and `tokio` (its timer, for the body-read deadline), never on a web framework. |
+//! | `metrics` | no | Turns on the core's `metrics` feature: every delivery the layer checks is counted and timed through the `metrics` facade, see `rxscale_webhooks::metrics`. No recorder is installed. |
+//!
+//! The crate depends on `tower-layer`, `tower-service`, `http`, `http-body`, `tracing` and `tokio`
+//! (its timer, for the body-read deadline), never on a web framework.
 //!
 //! ## Items at a glance
 //!

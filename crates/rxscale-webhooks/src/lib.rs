@@ -5,6 +5,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `memory-store` | yes | [`replay::MemoryStore`], the in-process replay store (on `moka`). |
+//! | `metrics` | no | [`metrics`]: rates and distributions through the `metrics` facade (deliveries by outcome, verification and handler durations, clock skew, replay and ledger claims, store latency, secrets' last use). No recorder is installed. |
 //! | `testing` | no | [`testing`]: realistic signed-payload fixtures for every event type, for your own tests. |
 //!
 //! ## Modules at a glance
@@ -30,6 +31,10 @@ mod verified;
 mod verifier;
 
 pub mod pipeline;
+
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

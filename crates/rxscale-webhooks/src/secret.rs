@@ -141,6 +141,26 @@ impl Fingerprint {
     }
 }
 
+impl Fingerprint {
+    /// `fp_` and 12 hex digits, as `Display` writes it, without the formatting machinery: the
+    /// metrics label of every verified delivery.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn to_label(self) -> String {
+        let mut label = [0u8; 15];
+        label[..3].copy_from_slice(b"fp_");
+        let hex = base16ct::lower::encode(&self.0, &mut label[3..]).map_or(0, <[u8]>::len);
+        String::from_utf8_lossy(&label[..3 + hex]).into_owned()
+    }
+
+    /// The 6 bytes as a number, never `u64::MAX`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn to_bits(self) -> u64 {
+        let mut bits = [0u8; 8];
+        bits[..6].copy_from_slice(&self.0);
+        u64::from_le_bytes(bits)
+    }
+}
+
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("fp_")?;

@@ -11,8 +11,9 @@
 //!    that fails to arrive is [`body_read_failed`];
 //! 3. calls [`Pipeline::check`] with a header lookup and the body, and gets a
 //!    [`CheckedDelivery`] to put in the request, or a [`Rejection`];
-//! 4. with a replay guard, awaits [`Pipeline::claim`]'s [`Claim::admit`], runs the handler, and
-//!    [`finish`](crate::replay::Admission::finish)es the admission with whether it answered 2xx;
+//! 4. with a replay guard, awaits [`Pipeline::claim`]'s [`Claim::admit`], runs the handler,
+//!    records its answer with [`Delivery::record_answer`], and [`settle`]s the admission with
+//!    whether it answered 2xx;
 //! 5. turns a [`Rejection`] into its framework's response: [`Rejection::status`], every header
 //!    of [`Rejection::headers`], and [`Rejection::body`]; records
 //!    [`Rejection::outcome`] with [`Delivery::record`]; then calls [`Delivery::finish`].
@@ -57,6 +58,7 @@ use serde_json::value::RawValue;
 pub use body::{
     BodyReader, DISCARD_AFTER_REJECTION_BYTES, DISCARD_AFTER_REJECTION_TIME, body_read_failed,
 };
+use outcome::Stopwatch;
 pub use outcome::{Delivery, Outcome};
 pub use rejection::Rejection;
 
@@ -197,6 +199,7 @@ impl Pipeline {
         I: IntoIterator<Item = &'h [u8]>,
     {
         let now = OffsetDateTime::now_utc();
+        let watch = Stopwatch::start();
         let verifier = &self.verifier;
         let checked = match verifier.verify_quietly(body, headers(SIGNATURE_HEADER), now) {
             Ok(verified) => CheckedDelivery::Decoded(verified),
@@ -205,18 +208,18 @@ impl Pipeline {
             {
                 let raw = verifier
                     .verify_as_quietly::<Box<RawValue>>(body, headers(SIGNATURE_HEADER), now)
-                    .map_err(|error| self.reject(error))?;
+                    .map_err(|error| self.reject(error, delivery, watch))?;
                 CheckedDelivery::Undecoded(UndecodedEvent::new(raw, error))
             }
-            Err(error) => return Err(self.reject(error)),
+            Err(error) => return Err(self.reject(error, delivery, watch)),
         };
         let (event_type, outcome) = match &checked {
             CheckedDelivery::Decoded(verified) => {
-                delivery.record_verified(verified);
+                delivery.record_verified(verified, watch, now);
                 (verified.event_type(), Outcome::Accepted)
             }
             CheckedDelivery::Undecoded(undecoded) => {
-                delivery.record_verified(undecoded.verified());
+                delivery.record_verified(undecoded.verified(), watch, now);
                 (undecoded.verified().event_type(), Outcome::PassedThrough)
             }
         };
@@ -244,11 +247,12 @@ impl Pipeline {
         I: IntoIterator<Item = &'h [u8]>,
     {
         let now = OffsetDateTime::now_utc();
+        let watch = Stopwatch::start();
         let verified = self
             .verifier
             .verify_quietly(body, headers(SIGNATURE_HEADER), now)
-            .map_err(|error| self.reject(error))?;
-        self.accepted(headers, &verified, delivery);
+            .map_err(|error| self.reject(error, delivery, watch))?;
+        self.accepted(headers, &verified, delivery, watch, now);
         Ok(verified)
     }
 
@@ -270,11 +274,12 @@ impl Pipeline {
         I: IntoIterator<Item = &'h [u8]>,
     {
         let now = OffsetDateTime::now_utc();
+        let watch = Stopwatch::start();
         let verified = self
             .verifier
             .verify_as_quietly::<T>(body, headers(SIGNATURE_HEADER), now)
-            .map_err(|error| self.reject(error))?;
-        self.accepted(headers, &verified, delivery);
+            .map_err(|error| self.reject(error, delivery, watch))?;
+        self.accepted(headers, &verified, delivery, watch, now);
         Ok(verified)
     }
 
@@ -283,10 +288,12 @@ impl Pipeline {
         headers: impl Fn(&'static str) -> I,
         verified: &Verified<T>,
         delivery: &Delivery,
+        watch: Stopwatch,
+        now: OffsetDateTime,
     ) where
         I: IntoIterator<Item = &'h [u8]>,
     {
-        delivery.record_verified(verified);
+        delivery.record_verified(verified, watch, now);
         delivery.record(Outcome::Accepted);
         warn_on_event_header_mismatch(headers(EVENT_HEADER), verified.event_type());
     }
@@ -304,7 +311,8 @@ impl Pipeline {
         })
     }
 
-    fn reject(&self, error: Error) -> Rejection {
+    fn reject(&self, error: Error, delivery: &Delivery, watch: Stopwatch) -> Rejection {
+        delivery.record_verification_failed(watch);
         crate::verifier::log_rejection(&error, &self.verifier);
         error.into()
     }
@@ -389,7 +397,18 @@ impl Claim {
     ///
     /// The guard's answer: duplicate, in flight, or store unavailable.
     pub async fn admit(self) -> Result<Option<Admission>, Rejection> {
-        match self.guard.admit(&self.key, self.completed_ttl).await {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let admitted = self.guard.admit(&self.key, self.completed_ttl).await;
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_replay_claim(
+            admitted
+                .as_ref()
+                .map(Admission::is_guarded)
+                .map_err(|answer| *answer),
+            started.elapsed(),
+        );
+        match admitted {
             Ok(admission) if admission.is_guarded() => {
                 self.delivery.record(self.fresh);
                 Ok(Some(admission))
@@ -409,6 +428,24 @@ impl Claim {
                 Err(answer.into())
             }
         }
+    }
+}
+
+/// Settles an admission once the handler has answered: a 2xx completes the key, anything else
+/// releases it ([`Admission::finish`]). With the `metrics` feature the store call is timed in
+/// `rxscale_webhook_store_duration_seconds`.
+pub async fn settle(admission: Admission, handler_succeeded: bool) {
+    #[cfg(feature = "metrics")]
+    let started = admission.is_guarded().then(std::time::Instant::now);
+    admission.finish(handler_succeeded).await;
+    #[cfg(feature = "metrics")]
+    if let Some(started) = started {
+        let operation = if handler_succeeded {
+            "complete"
+        } else {
+            "release"
+        };
+        crate::metrics::record_store_call("replay", operation, started.elapsed());
     }
 }
 
