@@ -103,6 +103,7 @@ pub const OUTCOMES: &[&str] = &[
     "store_unavailable",
     ErrorKind::BodyReadFailed.code(),
     ErrorKind::BodyTooLarge.code(),
+    ErrorKind::BodyReadTimeout.code(),
     ErrorKind::MissingSignature.code(),
     ErrorKind::MalformedSignature.code(),
     ErrorKind::SignatureMismatch.code(),
@@ -242,7 +243,7 @@ macro_rules! two_label_keys {
     };
 }
 
-static DELIVERY_KEYS: [Key; 16] = one_label_keys!(
+static DELIVERY_KEYS: [Key; 17] = one_label_keys!(
     DELIVERIES_TOTAL,
     "outcome",
     [
@@ -253,6 +254,7 @@ static DELIVERY_KEYS: [Key; 16] = one_label_keys!(
         "store_unavailable",
         "body_read_failed",
         "body_too_large",
+        "body_read_timeout",
         "missing_signature",
         "malformed_signature",
         "signature_mismatch",
