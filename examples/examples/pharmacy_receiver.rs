@@ -14,23 +14,12 @@
 use std::{env, sync::Arc, time::Duration};
 
 use axum::{Extension, Router, routing::post};
-use rxscale_webhooks_axum::{Event, SigningSecret, VerifiedEvent, Verifier};
-use rxscale_webhooks_sqlx::sqlx::{self, Database, Encode, Executor, IntoArguments, Pool, Type};
-use rxscale_webhooks_sqlx::{Backend, Claim, Error, Ledger, postgres, sqlite};
+use examples::pharmacy::{self, Store, env_millis, env_number};
+use rxscale_webhooks_axum::{SigningSecret, VerifiedEvent, Verifier};
+use rxscale_webhooks_sqlx::sqlx::Pool;
+use rxscale_webhooks_sqlx::{Claim, Error, Ledger, postgres, sqlite};
 
-const TABLES: [&str; 3] = [
-    "CREATE TABLE IF NOT EXISTS orders (uid TEXT PRIMARY KEY, status TEXT NOT NULL, updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS sku_stock (pharmacy_sku_uid TEXT PRIMARY KEY, stock BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS effects_log (dedup_key TEXT NOT NULL)",
-];
-// The ledger orders events per order and SKU, so a plain upsert never goes back in time.
-const UPSERT_ORDER: &str = "INSERT INTO orders (uid, status, updated_at) VALUES ($1, $2, $3) \
-    ON CONFLICT (uid) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at";
-const UPSERT_STOCK: &str = "INSERT INTO sku_stock (pharmacy_sku_uid, stock, updated_at) \
-    VALUES ($1, $2, $3) ON CONFLICT (pharmacy_sku_uid) \
-    DO UPDATE SET stock = excluded.stock, updated_at = excluded.updated_at";
-
-struct App<DB: Database> {
+struct App<DB: Store> {
     pool: Pool<DB>,
     ledger: Ledger,
     delay: Duration,
@@ -45,17 +34,12 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let number = |name: &str, default: u64| {
-        let value = env::var(name).map_or(Ok(default), |value| value.parse());
-        value.map_err(|_| format!("{name} is not a number"))
-    };
-    let body_read_timeout = Duration::from_millis(number("RXSCALE_BODY_READ_TIMEOUT_MS", 2000)?);
     let verifier = Verifier::builder()
         .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
-        .body_read_timeout(body_read_timeout)
+        .body_read_timeout(env_millis("RXSCALE_BODY_READ_TIMEOUT_MS", 2000)?)
         .build()?;
-    let port = u16::try_from(number("PORT", 3000)?).map_err(|_| "PORT is not a port number")?;
-    let delay = Duration::from_millis(number("HANDLER_DELAY_MS", 0)?);
+    let port = u16::try_from(env_number("PORT", 3000)?).map_err(|_| "PORT is not a port number")?;
+    let delay = env_millis("HANDLER_DELAY_MS", 0)?;
     let url = env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         serve(postgres::pool(&url)?, verifier, port, delay).await
@@ -66,26 +50,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-async fn serve<DB: Backend>(
+async fn serve<DB: Store>(
     pool: Pool<DB>,
     verifier: Verifier,
     port: u16,
     delay: Duration,
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-{
+) -> Result<(), Box<dyn std::error::Error>> {
     let ledger = Ledger::new();
     ledger
         .migrate(&pool)
         .await
         .map_err(|error| format!("DATABASE_URL: {error}"))?;
-    for table in TABLES {
-        pool.execute(table).await?;
-    }
+    DB::create_tables(&pool).await?;
     let app = Arc::new(App {
         pool,
         ledger,
@@ -109,54 +85,19 @@ where
 /// Begin, claim, apply, commit. Answers 200, marked `X-Webhook-Duplicate` or `X-Webhook-Stale`
 /// when nothing was applied; 503 when the database cannot be reached; verification failures
 /// are answered by `VerifiedEvent` (401, 413, 400 or 422).
-async fn handle<DB: Backend>(
+async fn handle<DB: Store>(
     Extension(app): Extension<Arc<App<DB>>>,
     VerifiedEvent(verified): VerifiedEvent,
-) -> Result<Claim, Error>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-{
+) -> Result<Claim, Error> {
     let mut tx = app.ledger.begin(&app.pool).await?;
     let claim = app.ledger.claim(&mut tx, &verified).await?;
-    if !claim.is_fresh() {
-        tx.commit().await?;
-        return Ok(claim);
+    if claim.is_fresh() {
+        DB::apply(&mut tx, &verified).await?;
+        tokio::time::sleep(app.delay).await;
     }
-    match verified.event() {
-        Event::PharmacyOrderCreated(order) | Event::PharmacyOrderUpdated(order) => {
-            sqlx::query(UPSERT_ORDER)
-                .bind(order.uid.as_str())
-                .bind(order.status.as_str())
-                .bind(order.updated_at.unix_timestamp())
-                .execute(&mut *tx)
-                .await?;
-        }
-        Event::PharmacySkuStockUpdated(sku) => {
-            if let (Some(uid), Some(stock)) = (sku.uid.as_deref(), sku.stock) {
-                let updated_at = sku.updated_at.unwrap_or(verified.timestamp());
-                sqlx::query(UPSERT_STOCK)
-                    .bind(uid)
-                    .bind(stock)
-                    .bind(updated_at.unix_timestamp())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        _ => {}
-    }
-    sqlx::query("INSERT INTO effects_log (dedup_key) VALUES ($1)")
-        .bind(verified.dedup_key().as_str())
-        .execute(&mut *tx)
-        .await?;
-    tokio::time::sleep(app.delay).await;
     tx.commit().await?;
-    let key = verified.dedup_key().as_str();
-    println!(
-        "{}",
-        serde_json::json!({"handled": verified.event_type(), "key": key})
-    );
+    if claim.is_fresh() {
+        pharmacy::print_handled(verified.event_type(), verified.dedup_key().as_str());
+    }
     Ok(claim)
 }

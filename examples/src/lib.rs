@@ -77,3 +77,142 @@ pub mod metrics {
         Ok(handle)
     }
 }
+
+pub mod pharmacy {
+    //! What `pharmacy_receiver` and `inbox_receiver` share: the example's fixed tables
+    //! (`orders`, `sku_stock`, `effects_log`), one event's effects on them, and the environment
+    //! both read. Each receiver decides *when* the effects run: inside the ledger claim's
+    //! transaction, at once (`pharmacy_receiver`) or in a worker (`inbox_receiver`).
+
+    use std::time::Duration;
+
+    use rxscale_webhooks::{Event, Verified};
+    use rxscale_webhooks_sqlx::Backend;
+    use rxscale_webhooks_sqlx::sqlx::{
+        self, Encode, Executor, IntoArguments, Pool, Postgres, Sqlite, Type,
+    };
+
+    const TABLES: [&str; 3] = [
+        "CREATE TABLE IF NOT EXISTS orders (uid TEXT PRIMARY KEY, status TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS sku_stock (pharmacy_sku_uid TEXT PRIMARY KEY, stock BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS effects_log (dedup_key TEXT NOT NULL)",
+    ];
+    // The ledger orders events per order and SKU, so a plain upsert never goes back in time.
+    const UPSERT_ORDER: &str = "INSERT INTO orders (uid, status, updated_at) VALUES ($1, $2, $3) \
+        ON CONFLICT (uid) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at";
+    const UPSERT_STOCK: &str = "INSERT INTO sku_stock (pharmacy_sku_uid, stock, updated_at) \
+        VALUES ($1, $2, $3) ON CONFLICT (pharmacy_sku_uid) \
+        DO UPDATE SET stock = excluded.stock, updated_at = excluded.updated_at";
+
+    /// A database the example runs on: Postgres or SQLite.
+    ///
+    /// A trait of the example's own, so that the receivers' generic code names one bound
+    /// instead of sqlx's executor and encoding bounds.
+    pub trait Store: Backend {
+        /// Creates the example's tables when they are missing.
+        fn create_tables(pool: &Pool<Self>) -> impl Future<Output = sqlx::Result<()>> + Send;
+
+        /// Writes `verified`'s effects on `conn`, which is inside the claim's transaction:
+        /// an upsert of the order or SKU stock it carries, and one `effects_log` row.
+        fn apply<'c>(
+            conn: &'c mut Self::Connection,
+            verified: &'c Verified,
+        ) -> impl Future<Output = sqlx::Result<()>> + Send + 'c;
+    }
+
+    impl Store for Postgres {
+        fn create_tables(pool: &Pool<Self>) -> impl Future<Output = sqlx::Result<()>> + Send {
+            create_tables(pool)
+        }
+        fn apply<'c>(
+            conn: &'c mut Self::Connection,
+            verified: &'c Verified,
+        ) -> impl Future<Output = sqlx::Result<()>> + Send + 'c {
+            apply::<Self>(conn, verified)
+        }
+    }
+
+    impl Store for Sqlite {
+        fn create_tables(pool: &Pool<Self>) -> impl Future<Output = sqlx::Result<()>> + Send {
+            create_tables(pool)
+        }
+        fn apply<'c>(
+            conn: &'c mut Self::Connection,
+            verified: &'c Verified,
+        ) -> impl Future<Output = sqlx::Result<()>> + Send + 'c {
+            apply::<Self>(conn, verified)
+        }
+    }
+
+    async fn create_tables<DB: Backend>(pool: &Pool<DB>) -> sqlx::Result<()>
+    where
+        for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    {
+        for table in TABLES {
+            pool.execute(table).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply<DB: Backend>(conn: &mut DB::Connection, verified: &Verified) -> sqlx::Result<()>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+    {
+        match verified.event() {
+            Event::PharmacyOrderCreated(order) | Event::PharmacyOrderUpdated(order) => {
+                sqlx::query(UPSERT_ORDER)
+                    .bind(order.uid.as_str())
+                    .bind(order.status.as_str())
+                    .bind(order.updated_at.unix_timestamp())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Event::PharmacySkuStockUpdated(sku) => {
+                if let (Some(uid), Some(stock)) = (sku.uid.as_deref(), sku.stock) {
+                    let updated_at = sku.updated_at.unwrap_or(verified.timestamp());
+                    sqlx::query(UPSERT_STOCK)
+                        .bind(uid)
+                        .bind(stock)
+                        .bind(updated_at.unix_timestamp())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            _ => {}
+        }
+        sqlx::query("INSERT INTO effects_log (dedup_key) VALUES ($1)")
+            .bind(verified.dedup_key().as_str())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Prints the line both receivers print after each commit:
+    /// `{"handled": <event_type>, "key": <dedup key>}`.
+    pub fn print_handled(event_type: &str, key: &str) {
+        println!("{}", serde_json::json!({"handled": event_type, "key": key}));
+    }
+
+    /// The environment variable `name` as a number, or `default` when it is not set.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the variable (not its value) when it is set but not a number.
+    pub fn env_number(name: &str, default: u64) -> Result<u64, String> {
+        std::env::var(name).map_or(Ok(default), |value| {
+            value.parse().map_err(|_| format!("{name} is not a number"))
+        })
+    }
+
+    /// `env_number(name, default)` milliseconds.
+    ///
+    /// # Errors
+    ///
+    /// As [`env_number`].
+    pub fn env_millis(name: &str, default: u64) -> Result<Duration, String> {
+        env_number(name, default).map(Duration::from_millis)
+    }
+}
