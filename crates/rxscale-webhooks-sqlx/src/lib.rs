@@ -22,7 +22,8 @@
 //! - [`Error`] and [`ErrorKind`]: 503 for a database that is down or slow, never a 2xx.
 //! - [`postgres::pool`] and [`sqlite::pool`]: pools whose timeouts fit RxScale's 5 s budget.
 //! - Reply first, process durably: [`Inbox`] ([`Inbox::store`] on arrival, [`Inbox::list`],
-//!   [`Inbox::retry`], [`Inbox::purge`]), [`InboxRoute`] (one line on axum or actix-web),
+//!   [`Inbox::retry`], [`Inbox::purge`]), [`InboxPools`] (the effects' and the inbox's
+//!   databases), [`InboxRoute`] (one line on axum or actix-web),
 //!   [`Worker`] and [`WorkerHandle`] (the tokio task that runs your handler), [`Stored`],
 //!   [`InboxStatus`], [`InboxEntry`], [`InboxFilter`], [`Done`]. Guide: `docs/inbox.md`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -44,7 +45,7 @@ pub use claim::{Claim, DUPLICATE_HEADER, Entity, STALE_HEADER};
 pub use error::{Error, ErrorKind};
 pub use inbox::{
     DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_LIST_LIMIT, DEFAULT_MAX_ATTEMPTS, Done, Inbox,
-    InboxEntry, InboxFilter, InboxRoute, InboxStatus, Stored, Worker, WorkerHandle,
+    InboxEntry, InboxFilter, InboxPools, InboxRoute, InboxStatus, Stored, Worker, WorkerHandle,
 };
 pub use ledger::{DEFAULT_PURGE_MARGIN, DEFAULT_TABLE_PREFIX, Ledger, LedgerBuilder};
 #[cfg(feature = "postgres")]

@@ -64,7 +64,9 @@ pub mod postgres {
 pub mod sqlite {
     use std::str::FromStr as _;
 
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    };
 
     use super::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_BUSY_TIMEOUT};
     use crate::Error;
@@ -93,8 +95,10 @@ pub mod sqlite {
     }
 
     /// A pool for the [`Inbox`](crate::Inbox) of the SQLite database at `url`: the file
-    /// `PATH.inbox` next to `PATH`, created when missing, in WAL mode with the same timeouts
-    /// as [`pool`].
+    /// `PATH.inbox` next to `PATH`, created when missing, in WAL mode with `synchronous =
+    /// FULL` (every commit is synced before a 200 is answered) and the same timeouts as
+    /// [`pool`]. An [`Inbox`](crate::Inbox) groups this file's writes: see
+    /// [`Inbox::store`](crate::Inbox::store).
     ///
     /// SQLite has one writer per file, and a worker holds it while your handler runs. Keeping
     /// the inbox in a file of its own lets arrivals be stored (and answered) while a slow
@@ -121,6 +125,8 @@ pub mod sqlite {
             .filename(std::path::PathBuf::from(inbox))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Explicit: a 200 promises the delivery is on disk, so each commit syncs the WAL.
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(DEFAULT_BUSY_TIMEOUT);
         Ok(SqlitePoolOptions::new()
             .max_connections(DEFAULT_MAX_CONNECTIONS)

@@ -14,13 +14,17 @@ use crate::backend::Backend;
 use crate::claim::{DUPLICATE_HEADER, Entity};
 use crate::{Error, Ledger};
 
+mod group;
 pub(crate) mod ops;
+mod pools;
 mod redact;
 mod routes;
 mod sql;
 mod worker;
 
+use group::Groups;
 use ops::{ListQuery, NewRow};
+pub use pools::InboxPools;
 pub use routes::InboxRoute;
 use sql::InboxTables;
 pub use worker::{
@@ -230,8 +234,9 @@ pub struct Inbox {
 
 struct InboxInner {
     ledger: Ledger,
-    tables: InboxTables,
+    tables: Arc<InboxTables>,
     arrived: Notify,
+    groups: Groups,
 }
 
 impl fmt::Debug for Inbox {
@@ -265,8 +270,9 @@ impl Inbox {
         Inbox {
             inner: Arc::new(InboxInner {
                 ledger,
-                tables,
+                tables: Arc::new(tables),
                 arrived: Notify::new(),
+                groups: Groups::default(),
             }),
         }
     }
@@ -279,6 +285,14 @@ impl Inbox {
 
     pub(crate) fn tables(&self) -> &InboxTables {
         &self.inner.tables
+    }
+
+    fn shared_tables(&self) -> &Arc<InboxTables> {
+        &self.inner.tables
+    }
+
+    fn groups(&self) -> &Groups {
+        &self.inner.groups
     }
 
     pub(crate) fn arrived(&self) -> &Notify {
@@ -305,7 +319,13 @@ impl Inbox {
 
     /// Stores a verified delivery: its exact `body`, the `signatures` it was verified with
     /// (so that a worker verifies the stored bytes again, at their arrival time), its dedup key
-    /// and the arrival time, in one statement. Answer 200 once it returns `Ok`.
+    /// and the arrival time, in one statement. Answer 200 once it returns `Ok`: the row is
+    /// committed by then.
+    ///
+    /// On a SQLite file, concurrent stores (and the workers' leases and completions) queue in
+    /// this process and commit together in one transaction, each answered after that commit:
+    /// SQLite has one writer, and this spares them its busy waits. On Postgres each store is
+    /// its own statement.
     ///
     /// `verified` must come from verifying `body` with `signatures`.
     ///
@@ -336,38 +356,36 @@ impl Inbox {
             None
         };
         let row = NewRow {
-            key: verified.dedup_key().as_str(),
-            event_type: verified.event_type(),
-            body,
-            signatures: &signatures,
+            key: verified.dedup_key().as_str().to_owned(),
+            event_type: verified.event_type().to_owned(),
+            body: body.to_owned(),
+            signatures,
             arrived_at_ms: now_ms(),
             event_time: verified.timestamp().unix_timestamp(),
-            entity,
+            entity: entity.map(|e| (e.kind().to_owned(), e.id().to_owned(), e.version())),
         };
-        let mut conn = pool.acquire().await?;
-        let inserted = DB::inbox_insert(&mut conn, self.tables(), &row)
-            .await
-            .map_err(|source| {
-                let error = Error::from(source);
-                tracing::warn!(dedup_key = %row.key, error = %error, "inbox: storing failed");
-                error
-            })?;
-        drop(conn);
+        let key = verified.dedup_key().as_str();
+        let inserted = self.insert_row(pool, row).await.map_err(|source| {
+            let error = Error::from(source);
+            tracing::warn!(dedup_key = %key, error = %error, "inbox: storing failed");
+            error
+        })?;
         if inserted {
-            tracing::debug!(dedup_key = %row.key, "inbox: stored");
+            tracing::debug!(dedup_key = %key, "inbox: stored");
             self.arrived().notify_waiters();
             Ok(Stored::New)
         } else {
-            tracing::info!(dedup_key = %row.key, "inbox: duplicate of a stored event");
+            tracing::info!(dedup_key = %key, "inbox: duplicate of a stored event");
             Ok(Stored::Duplicate)
         }
     }
 
-    /// A worker that runs `handler` on each stored event; see [`Worker`]. `pool` holds both
-    /// the inbox and your effects unless you set [`Worker::inbox_pool`].
+    /// A worker that runs `handler` on each stored event; see [`Worker`]. `pools` is a
+    /// [`Pool`] that holds both the inbox and your effects, or [`InboxPools`] (SQLite: the
+    /// inbox in a file of its own).
     pub fn worker<DB, H, Fut, E>(
         &self,
-        pool: Pool<DB>,
+        pools: impl Into<InboxPools<DB>>,
         verifier: rxscale_webhooks::Verifier,
         handler: H,
     ) -> Worker<DB, H>
@@ -377,7 +395,19 @@ impl Inbox {
         Fut: std::future::Future<Output = Result<sqlx::Transaction<'static, DB>, E>> + Send,
         E: fmt::Display,
     {
-        Worker::new(self.clone(), pool, verifier, handler)
+        Worker::new(self.clone(), pools.into(), verifier, handler)
+    }
+
+    /// Runs [`Ledger::migrate`] on the database of your effects and [`migrate`](Self::migrate)
+    /// on the inbox's, which may be the same. Explicit and safe to repeat.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when a database cannot be reached or refuses the DDL.
+    pub async fn migrate_all<DB: Backend>(&self, pools: &InboxPools<DB>) -> Result<(), Error> {
+        self.ledger().migrate(pools.effects()).await?;
+        self.migrate(pools.inbox()).await?;
+        Ok(())
     }
 
     /// Events matching `filter`, oldest first.

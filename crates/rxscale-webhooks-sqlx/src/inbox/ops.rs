@@ -3,18 +3,19 @@
 use std::future::Future;
 
 use super::sql::InboxTables;
-use crate::claim::Entity;
 use crate::schema::Tables;
 
-/// A verified delivery about to be stored.
-pub(crate) struct NewRow<'a> {
-    pub(crate) key: &'a str,
-    pub(crate) event_type: &'a str,
-    pub(crate) body: &'a str,
-    pub(crate) signatures: &'a str,
+/// A verified delivery about to be stored. Owned, so that it can wait in the write queue of a
+/// SQLite inbox file. No `Debug`: it holds the body.
+pub(crate) struct NewRow {
+    pub(crate) key: String,
+    pub(crate) event_type: String,
+    pub(crate) body: String,
+    pub(crate) signatures: String,
     pub(crate) arrived_at_ms: i64,
     pub(crate) event_time: i64,
-    pub(crate) entity: Option<Entity<'a>>,
+    /// Kind, id and version of the event's entity.
+    pub(crate) entity: Option<(String, String, i64)>,
 }
 
 /// A row a worker leased. No `Debug`: it holds the body.
@@ -74,8 +75,12 @@ pub(crate) mod sealed {
         fn inbox_insert<'c>(
             conn: &'c mut Self::Connection,
             inbox: &'c InboxTables,
-            row: &'c NewRow<'c>,
+            row: &'c NewRow,
         ) -> Fut<'c, bool>;
+
+        /// The name of the in-process write queue for `pool`'s database when its writes are
+        /// grouped (a SQLite file, which has one writer), or `None` (Postgres).
+        fn group_key(pool: &sqlx::Pool<Self>) -> Option<String>;
 
         fn inbox_lease<'c>(
             conn: &'c mut Self::Connection,
@@ -151,7 +156,7 @@ pub(crate) mod sealed {
     allow(unused_macros)
 )]
 macro_rules! inbox_ops {
-    ($db:ty, $conn:ty, $claim:ident, $lock:expr) => {
+    ($db:ty, $conn:ty, $claim:ident, $lock:expr, $group_key:expr) => {
         #[allow(private_interfaces)]
         impl sealed::InboxOps for $db {
             fn inbox_migrate<'c>(
@@ -173,42 +178,51 @@ macro_rules! inbox_ops {
                     let applied: Vec<i64> = sqlx::query_scalar(&tables.applied_versions())
                         .fetch_all(&mut *conn)
                         .await?;
-                    let migration = &inbox.migration;
-                    if applied.contains(&migration.version) {
-                        return Ok(Vec::new());
+                    let mut ran = Vec::new();
+                    for migration in &inbox.migrations {
+                        if applied.contains(&migration.version) {
+                            continue;
+                        }
+                        sqlx::Executor::execute(&mut *conn, migration.sql.as_str()).await?;
+                        sqlx::query(&tables.record_migration())
+                            .bind(migration.version)
+                            .bind(migration.description)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                        ran.push(migration.version);
                     }
-                    sqlx::Executor::execute(&mut *conn, migration.sql.as_str()).await?;
-                    sqlx::query(&tables.record_migration())
-                        .bind(migration.version)
-                        .bind(migration.description)
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(vec![migration.version])
+                    Ok(ran)
                 })
             }
 
             fn inbox_insert<'c>(
                 conn: &'c mut $conn,
                 inbox: &'c InboxTables,
-                row: &'c NewRow<'c>,
+                row: &'c NewRow,
             ) -> Fut<'c, bool> {
                 Box::pin(async move {
+                    let entity = row.entity.as_ref();
                     let inserted = sqlx::query(&inbox.insert)
-                        .bind(row.key)
-                        .bind(row.event_type)
-                        .bind(row.body)
-                        .bind(row.signatures)
+                        .bind(row.key.as_str())
+                        .bind(row.event_type.as_str())
+                        .bind(row.body.as_str())
+                        .bind(row.signatures.as_str())
                         .bind(row.arrived_at_ms)
                         .bind(row.event_time)
-                        .bind(row.entity.map(|entity| entity.kind()))
-                        .bind(row.entity.map(|entity| entity.id()))
-                        .bind(row.entity.map(|entity| entity.version()))
+                        .bind(entity.map(|(kind, _, _)| kind.as_str()))
+                        .bind(entity.map(|(_, id, _)| id.as_str()))
+                        .bind(entity.map(|(_, _, version)| *version))
                         .bind(row.arrived_at_ms)
                         .fetch_optional(&mut *conn)
                         .await?;
                     Ok(inserted.is_some())
                 })
+            }
+
+            fn group_key(pool: &sqlx::Pool<$db>) -> Option<String> {
+                let key: fn(&sqlx::Pool<$db>) -> Option<String> = $group_key;
+                key(pool)
             }
 
             fn inbox_lease<'c>(
@@ -394,8 +408,18 @@ inbox_ops!(
     sqlx::Postgres,
     sqlx::PgConnection,
     claim_postgres,
-    Some("SELECT pg_advisory_xact_lock(hashtext($1))")
+    Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
+    |_| None
 );
 
 #[cfg(feature = "sqlite")]
-inbox_ops!(sqlx::Sqlite, sqlx::SqliteConnection, claim_sqlite, None);
+inbox_ops!(
+    sqlx::Sqlite,
+    sqlx::SqliteConnection,
+    claim_sqlite,
+    None,
+    |pool| {
+        let options = pool.connect_options();
+        Some(options.get_filename().to_string_lossy().into_owned())
+    }
+);

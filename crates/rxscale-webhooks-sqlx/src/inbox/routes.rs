@@ -6,7 +6,7 @@ use rxscale_webhooks::pipeline::{Delivery, Pipeline, Rejection};
 use rxscale_webhooks::{SIGNATURE_HEADER, Verifier};
 use sqlx::Pool;
 
-use super::{Inbox, Stored};
+use super::{Inbox, InboxPools, Stored};
 use crate::Error;
 use crate::backend::Backend;
 
@@ -58,12 +58,13 @@ struct Answer {
 
 #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
 impl<DB: Backend> InboxRoute<DB> {
-    /// A route storing into `inbox` in `pool`'s database, verifying with `verifier`.
+    /// A route storing into `inbox` in the inbox database of `pools` (a [`Pool`], or
+    /// [`InboxPools`]), verifying with `verifier`.
     #[must_use]
-    pub fn new(inbox: Inbox, pool: Pool<DB>, verifier: Verifier) -> Self {
+    pub fn new(inbox: Inbox, pools: impl Into<InboxPools<DB>>, verifier: Verifier) -> Self {
         InboxRoute {
             inbox,
-            pool,
+            pool: pools.into().inbox().clone(),
             pipeline: Pipeline::new(verifier),
         }
     }

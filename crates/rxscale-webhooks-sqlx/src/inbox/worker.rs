@@ -12,9 +12,10 @@ use sqlx::{Pool, Transaction};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::group::Mark;
 use super::ops::LeasedRow;
 use super::redact::redact;
-use super::{Inbox, InboxStatus, now_ms};
+use super::{Inbox, InboxPools, InboxStatus, now_ms};
 use crate::backend::Backend;
 use crate::{Claim, Error};
 
@@ -108,11 +109,11 @@ where
     Fut: Future<Output = Result<Transaction<'static, DB>, E>> + Send,
     E: std::fmt::Display,
 {
-    pub(crate) fn new(inbox: Inbox, pool: Pool<DB>, verifier: Verifier, handler: H) -> Self {
+    pub(crate) fn new(inbox: Inbox, pools: InboxPools<DB>, verifier: Verifier, handler: H) -> Self {
         Worker {
             inbox,
-            pool,
-            inbox_pool: None,
+            inbox_pool: pools.separate_inbox().cloned(),
+            pool: pools.effects().clone(),
             verifier,
             handler,
             concurrency: DEFAULT_CONCURRENCY,
@@ -174,12 +175,14 @@ where
     }
 
     /// The pool of the inbox table, when it is not in the database of your effects. Default:
-    /// the same pool, and the event is marked done in the transaction of its effects.
+    /// the inbox pool of the [`InboxPools`] given to [`Inbox::worker`]; given a plain pool,
+    /// that pool, and the event is marked done in the transaction of its effects.
     ///
     /// With a separate inbox database (on SQLite, [`sqlite::inbox_pool`](crate::sqlite::inbox_pool),
     /// so that arrivals never wait for the single writer of your effects' database), the event
-    /// is marked done right after that commit; a worker that dies in between leaves it to the
-    /// next one, whose ledger claim answers [`Claim::Duplicate`]: the effects still commit once.
+    /// is marked done right after that commit, in the inbox file's next grouped write; a
+    /// worker that dies in between leaves it to the next one, whose ledger claim answers
+    /// [`Claim::Duplicate`]: the effects still commit once.
     pub fn inbox_pool(mut self, pool: Pool<DB>) -> Self {
         self.inbox_pool = Some(pool);
         self
@@ -200,7 +203,11 @@ where
     {
         let (stop, stopping) = watch::channel(false);
         let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        // SQLite has one writer per file: the effects transactions of this worker take turns
+        // in the process rather than in SQLite's busy handler.
+        let effects_turn = DB::group_key(&self.pool).map(|_| tokio::sync::Mutex::new(()));
         let shared = Arc::new(Shared {
+            effects_turn,
             inbox: self.inbox,
             inbox_pool: self.inbox_pool.clone(),
             pool: self.pool,
@@ -290,6 +297,7 @@ impl WorkerHandle {
 }
 
 struct Shared<DB: Backend, H> {
+    effects_turn: Option<tokio::sync::Mutex<()>>,
     inbox: Inbox,
     pool: Pool<DB>,
     inbox_pool: Option<Pool<DB>>,
@@ -377,19 +385,16 @@ where
             let now = now_ms();
             let token = new_token();
             let lease_until = now.saturating_add(ms(self.lease));
-            let leased = async {
-                let mut conn = self.inbox_pool().acquire().await?;
-                DB::inbox_lease(
-                    &mut conn,
-                    self.inbox.tables(),
+            let leased = self
+                .inbox
+                .lease_rows(
+                    self.inbox_pool(),
                     now,
                     lease_until,
                     &token,
                     i64::from(self.batch_size),
                 )
-                .await
-            }
-            .await;
+                .await;
             let rows = match leased {
                 Ok(rows) => {
                     idle_errors = 0;
@@ -432,6 +437,8 @@ where
                 self.process(row, &token).await;
             }
         }
+        // Completions that ride with the next write of a SQLite inbox file: commit them now.
+        self.inbox.flush(self.inbox_pool()).await;
     }
 
     async fn release(&self, key: &str, token: &str) {
@@ -440,11 +447,11 @@ where
 
     /// Returns a leased event to the inbox, due at `due_ms`, without counting the attempt.
     async fn release_until(&self, key: &str, token: &str, due_ms: i64) {
-        let released = async {
-            let mut conn = self.inbox_pool().acquire().await?;
-            DB::inbox_release(&mut conn, self.inbox.tables(), key, token, due_ms).await
-        }
-        .await;
+        let release = Mark::Release { due_ms };
+        let released = self
+            .inbox
+            .mark_row(self.inbox_pool(), key, token, release, true)
+            .await;
         if let Err(source) = released {
             tracing::warn!(dedup_key = %key, error = %Error::from(source),
                 "inbox worker: could not return a leased event; it is due again when its lease runs out");
@@ -510,6 +517,10 @@ where
         let same_tx = self.inbox_pool.is_none();
         let event_type = verified.event_type().to_owned();
         let result: Result<Option<Claim>, AttemptError> = async {
+            let _turn = match &self.effects_turn {
+                Some(turn) => Some(turn.lock().await),
+                None => None,
+            };
             let mut tx = ledger.begin(&self.pool).await?;
             let claim = ledger.claim(&mut tx, &verified).await?;
             let mut tx = if claim == Claim::Fresh {
@@ -549,19 +560,16 @@ where
             Err(AttemptError::Database(error)) => return Step::Failed(error.to_string()),
         };
         if !same_tx {
-            let marked = async {
-                let mut conn = self.inbox_pool().acquire().await?;
-                DB::inbox_complete(
-                    &mut conn,
-                    self.inbox.tables(),
-                    &row.key,
-                    token,
-                    status_of(claim).as_str(),
-                    now_ms(),
-                )
-                .await
-            }
-            .await;
+            // On a SQLite inbox file this returns at once: the mark commits with the next
+            // write of the file's queue (the next lease or arrival).
+            let complete = Mark::Complete {
+                status: status_of(claim).as_str(),
+                now_ms: now_ms(),
+            };
+            let marked = self
+                .inbox
+                .mark_row(self.inbox_pool(), &row.key, token, complete, false)
+                .await;
             if let Err(source) = marked {
                 tracing::warn!(error = %Error::from(source),
                     "inbox worker: effects committed but the inbox row not marked; the next lease finds it a duplicate");
@@ -589,20 +597,15 @@ where
         } else {
             tracing::warn!(attempts, retry_in_ms = ms(delay), error = %error, "inbox: handler failed; retrying later");
         }
-        let marked = async {
-            let mut conn = self.inbox_pool().acquire().await?;
-            DB::inbox_fail(
-                &mut conn,
-                self.inbox.tables(),
-                &row.key,
-                token,
-                status.as_str(),
-                next,
-                error,
-            )
-            .await
-        }
-        .await;
+        let fail = Mark::Fail {
+            status: status.as_str(),
+            next_attempt_ms: next,
+            error: error.to_owned(),
+        };
+        let marked = self
+            .inbox
+            .mark_row(self.inbox_pool(), &row.key, token, fail, true)
+            .await;
         if let Err(source) = marked {
             tracing::warn!(error = %Error::from(source),
                 "inbox worker: could not record the failure; the event is due again when its lease runs out");
