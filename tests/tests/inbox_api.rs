@@ -540,3 +540,117 @@ async fn shutdown_finishes_in_flight_work_and_returns_the_rest() {
     })
     .await;
 }
+
+/// Concurrent arrivals on a SQLite inbox file queue in the process and commit together, in one
+/// transaction per group: each is answered only after the commit that holds it (another
+/// connection sees it at once, and it is still there after the file is reopened), and an event
+/// is stored once however many of its copies arrive at the same moment.
+#[tokio::test]
+async fn concurrent_sqlite_arrivals_are_grouped_durable_and_stored_once() {
+    // The test runtime has one thread, so this thread's subscriber sees the inbox's writer
+    // task. A second live dispatcher keeps tracing from caching, for callsites that the other
+    // tests of this binary reach first, the interest of the global default (none) alone.
+    let logs = rxscale_webhooks_tests::logs::Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("rxscale_webhooks_sqlx=debug")
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let _logs = tracing::subscriber::set_default(subscriber);
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+    bounded(Duration::from_secs(60), async {
+        let setup = setup("grouped").await;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&setup.inbox_pool)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "the inbox file syncs every commit (FULL)");
+        // Another connection, outside the inbox, holds the file's write lock for a moment, so
+        // that the arrivals below queue up behind it as they would behind a slow disk.
+        let other = sqlite::inbox_pool(&setup._files.url()).unwrap();
+        let mut holder = other.acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+
+        const EVENTS: usize = 60;
+        const COPIES: usize = 3;
+        let base = now();
+        let mut arrivals = tokio::task::JoinSet::new();
+        for copy in 0..COPIES {
+            for n in 0..EVENTS {
+                let body = order(base, &format!("po-grouped-{n}"), "init", 100);
+                let (inbox, pool, other) =
+                    (setup.inbox.clone(), setup.inbox_pool.clone(), other.clone());
+                arrivals.spawn(async move {
+                    let signature = sign(&test_secret(), &body);
+                    let verified = test_verifier().verify(&body, &signature).unwrap();
+                    let stored = inbox
+                        .store(&pool, &verified, body.as_bytes(), [signature])
+                        .await
+                        .unwrap();
+                    // Answered: committed, so any other connection sees the row now.
+                    let seen: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM rxscale_webhooks_inbox WHERE dedup_key = $1",
+                    )
+                    .bind(verified.dedup_key().as_str())
+                    .fetch_one(&other)
+                    .await
+                    .unwrap();
+                    assert_eq!(seen, 1, "copy {copy} of event {n}: visible once answered");
+                    stored
+                });
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::query("COMMIT").execute(&mut *holder).await.unwrap();
+        drop(holder);
+
+        let mut new = 0;
+        let mut duplicates = 0;
+        while let Some(stored) = arrivals.join_next().await {
+            match stored.unwrap() {
+                Stored::New => new += 1,
+                Stored::Duplicate => duplicates += 1,
+            }
+        }
+        assert_eq!(new, EVENTS, "each event stored once");
+        assert_eq!(
+            duplicates,
+            EVENTS * (COPIES - 1),
+            "every other copy a duplicate"
+        );
+
+        // Grouped: fewer transactions than arrivals, and all of them accounted for.
+        let text = logs.text();
+        let groups: Vec<usize> = text
+            .lines()
+            .filter(|line| line.contains("inbox: grouped writes committed"))
+            .filter_map(|line| line.split("writes=").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert_eq!(groups.iter().sum::<usize>(), EVENTS * COPIES, "{text}");
+        assert!(
+            groups.len() < EVENTS * COPIES / 4 && groups.iter().any(|&n| n > 1),
+            "arrivals were not grouped: {groups:?}"
+        );
+
+        // Durable: closed and reopened, the file holds each event once, pending.
+        setup.inbox_pool.close().await;
+        other.close().await;
+        let reopened = sqlite::inbox_pool(&setup._files.url()).unwrap();
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT dedup_key, status FROM rxscale_webhooks_inbox")
+                .fetch_all(&reopened)
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), EVENTS);
+        assert!(rows.iter().all(|(_, status)| status == "pending"));
+        let keys: std::collections::HashSet<&str> =
+            rows.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(keys.len(), EVENTS);
+        reopened.close().await;
+    })
+    .await;
+}

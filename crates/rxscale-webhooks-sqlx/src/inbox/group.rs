@@ -259,7 +259,10 @@ async fn write<DB: Backend>(
             continue;
         }
         match run(&pool, &tables, &batch).await {
-            Ok(outcomes) => deliver_all(batch, outcomes),
+            Ok(outcomes) => {
+                tracing::debug!(writes, "inbox: grouped writes committed");
+                deliver_all(batch, outcomes);
+            }
             Err(error) if writes == 1 => fail_all(batch, error),
             Err(error) => {
                 tracing::debug!(writes, error = %crate::Error::from(error),
