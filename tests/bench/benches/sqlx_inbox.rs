@@ -71,8 +71,9 @@ fn latency<DB: Backend>(name: &str, pools: impl FnOnce() -> (Pool<DB>, Option<Po
         inbox.ledger().migrate(&pool).await.unwrap();
         inbox.migrate(&store_pool).await.unwrap();
         let mut worker = inbox.worker(pool.clone(), test_verifier(), no_op::<DB>);
+        // Default settings, as in `examples/inbox_receiver.rs`.
         if let Some(inbox_pool) = inbox_pool {
-            worker = worker.inbox_pool(inbox_pool).concurrency(1);
+            worker = worker.inbox_pool(inbox_pool);
         }
         let workers = worker.spawn();
         let router = axum::Router::new().route(
@@ -251,11 +252,11 @@ fn main() {
             batch,
         );
     }
-    for (i, batch) in [4u32, 16].into_iter().enumerate() {
+    for (i, (concurrency, batch)) in [(1, 4), (2, 4), (2, 16)].into_iter().enumerate() {
         throughput(
             "sqlite",
             sqlite_pools(sqlite_url(&format!("drain{i}.db"))),
-            1,
+            concurrency,
             batch,
         );
     }

@@ -9,10 +9,10 @@
 //! FULL`); only then does it answer each waiter. An arrival is therefore answered 200 only
 //! after the commit that holds it, as before: grouping shares the sync, it never skips it.
 //!
-//! Completions after a separate inbox file's effects commit do not wait: they ride with the
-//! next write of the queue (an arrival, the next lease), which commits them first, in order.
-//! If the process dies before that, the event's lease runs out and the next worker's ledger
-//! claim finds it [`Duplicate`](crate::Claim::Duplicate): its effects still commit once.
+//! A completion after the effects committed in the other file joins the queue like any write
+//! and commits with whatever queued with it (arrivals, other tasks' completions, a lease). If
+//! the process dies before that commit, the event's lease runs out and the next worker's
+//! ledger claim finds it [`Duplicate`](crate::Claim::Duplicate): its effects still commit once.
 //!
 //! If a grouped transaction fails, each write is retried in a transaction of its own, so that
 //! one bad write never fails the others and every waiter gets its own error. On Postgres
@@ -66,8 +66,7 @@ enum Job {
         key: String,
         token: String,
         mark: Mark,
-        /// `None`: nobody waits (a completion that rides with the next write).
-        reply: Option<Reply<bool>>,
+        reply: Reply<bool>,
     },
     /// Answered once everything queued before it has committed.
     Flush {
@@ -170,15 +169,13 @@ impl Inbox {
     }
 
     /// Records `mark` on the row `key` leased with `token`. Returns whether the lease still
-    /// held. With `wait == false` on SQLite it returns at once (`Ok(true)`) and the mark
-    /// commits with the queue's next write.
+    /// held.
     pub(crate) async fn mark_row<DB: Backend>(
         &self,
         pool: &Pool<DB>,
         key: &str,
         token: &str,
         mark: Mark,
-        wait: bool,
     ) -> Result<bool, sqlx::Error> {
         if let Some(group) = DB::group_key(pool) {
             let (reply, answered) = oneshot::channel();
@@ -186,12 +183,9 @@ impl Inbox {
                 key: key.to_owned(),
                 token: token.to_owned(),
                 mark,
-                reply: wait.then_some(reply),
+                reply,
             };
             self.groups().send(group, pool, self.shared_tables(), job)?;
-            if !wait {
-                return Ok(true);
-            }
             return answer(answered).await;
         }
         let mut conn = pool.acquire().await?;
@@ -323,9 +317,7 @@ fn deliver_all(jobs: Vec<Job>, outcomes: Vec<Outcome>) {
                 let _ = reply.send(Ok(rows));
             }
             (Job::Mark { reply, .. }, Some(Outcome::Marked(marked))) => {
-                if let Some(reply) = reply {
-                    let _ = reply.send(Ok(marked));
-                }
+                let _ = reply.send(Ok(marked));
             }
             (Job::Flush { reply }, _) => {
                 let _ = reply.send(());
@@ -348,14 +340,7 @@ fn fail_all(jobs: Vec<Job>, error: sqlx::Error) {
                 let _ = reply.send(Err(error.take().unwrap_or(sqlx::Error::WorkerCrashed)));
             }
             Job::Mark { reply, .. } => {
-                let error = error.take().unwrap_or(sqlx::Error::WorkerCrashed);
-                match reply {
-                    Some(reply) => {
-                        let _ = reply.send(Err(error));
-                    }
-                    None => tracing::warn!(error = %crate::Error::from(error),
-                        "inbox worker: effects committed but the inbox row not marked; the next lease finds it a duplicate"),
-                }
+                let _ = reply.send(Err(error.take().unwrap_or(sqlx::Error::WorkerCrashed)));
             }
             Job::Flush { reply } => {
                 let _ = reply.send(());

@@ -180,7 +180,7 @@ where
     ///
     /// With a separate inbox database (on SQLite, [`sqlite::inbox_pool`](crate::sqlite::inbox_pool),
     /// so that arrivals never wait for the single writer of your effects' database), the event
-    /// is marked done right after that commit, in the inbox file's next grouped write; a
+    /// is marked done right after that commit, in the inbox file's next grouped commit; a
     /// worker that dies in between leaves it to the next one, whose ledger claim answers
     /// [`Claim::Duplicate`]: the effects still commit once.
     pub fn inbox_pool(mut self, pool: Pool<DB>) -> Self {
@@ -450,7 +450,7 @@ where
         let release = Mark::Release { due_ms };
         let released = self
             .inbox
-            .mark_row(self.inbox_pool(), key, token, release, true)
+            .mark_row(self.inbox_pool(), key, token, release)
             .await;
         if let Err(source) = released {
             tracing::warn!(dedup_key = %key, error = %Error::from(source),
@@ -560,15 +560,16 @@ where
             Err(AttemptError::Database(error)) => return Step::Failed(error.to_string()),
         };
         if !same_tx {
-            // On a SQLite inbox file this returns at once: the mark commits with the next
-            // write of the file's queue (the next lease or arrival).
+            // On a SQLite inbox file the mark joins the file's next grouped commit, with the
+            // arrivals and the other tasks' marks queued meanwhile; this worker's other tasks
+            // run their effects while it waits.
             let complete = Mark::Complete {
                 status: status_of(claim).as_str(),
                 now_ms: now_ms(),
             };
             let marked = self
                 .inbox
-                .mark_row(self.inbox_pool(), &row.key, token, complete, false)
+                .mark_row(self.inbox_pool(), &row.key, token, complete)
                 .await;
             if let Err(source) = marked {
                 tracing::warn!(error = %Error::from(source),
@@ -604,7 +605,7 @@ where
         };
         let marked = self
             .inbox
-            .mark_row(self.inbox_pool(), &row.key, token, fail, true)
+            .mark_row(self.inbox_pool(), &row.key, token, fail)
             .await;
         if let Err(source) = marked {
             tracing::warn!(error = %Error::from(source),
