@@ -96,8 +96,9 @@ pub mod sqlite {
 
     /// A pool for the [`Inbox`](crate::Inbox) of the SQLite database at `url`: the file
     /// `PATH.inbox` next to `PATH`, created when missing, in WAL mode with `synchronous =
-    /// FULL` (every commit is synced before a 200 is answered) and the same timeouts as
-    /// [`pool`]. An [`Inbox`](crate::Inbox) groups this file's writes: see
+    /// FULL` (every commit is synced before a 200 is answered), automatic checkpoints off (the
+    /// [`Inbox`](crate::Inbox) that writes the file has them run beside its commits) and the
+    /// same timeouts as [`pool`]. An [`Inbox`](crate::Inbox) groups this file's writes: see
     /// [`Inbox::store`](crate::Inbox::store).
     ///
     /// SQLite has one writer per file, and a worker holds it while your handler runs. Keeping
@@ -127,6 +128,9 @@ pub mod sqlite {
             .journal_mode(SqliteJournalMode::Wal)
             // Explicit: a 200 promises the delivery is on disk, so each commit syncs the WAL.
             .synchronous(SqliteSynchronous::Full)
+            // The Inbox's writer has the log checkpointed on another connection, so that no
+            // commit (and no 200 waiting for it) pays for a checkpoint.
+            .pragma("wal_autocheckpoint", "0")
             .busy_timeout(DEFAULT_BUSY_TIMEOUT);
         Ok(SqlitePoolOptions::new()
             .max_connections(DEFAULT_MAX_CONNECTIONS)

@@ -33,6 +33,9 @@ use crate::backend::Backend;
 /// At most this many writes share one transaction.
 const MAX_BATCH: usize = 512;
 
+/// How often, at most, the writer has the file's write-ahead log checkpointed while it writes.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What a worker records about a leased row.
 pub(crate) enum Mark {
     /// Processed (`done`) or skipped (`stale`).
@@ -229,13 +232,37 @@ async fn mark_on<DB: Backend>(
 }
 
 /// The writer of one file: runs what queued in one transaction, commits, answers.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses its threshold and holds
+/// every waiter of that commit for as long as it copies and syncs the database file: tens of
+/// milliseconds. The inbox pool turns it off (`wal_autocheckpoint = 0`), and the writer has a
+/// passive checkpoint run on another connection instead, which does not block its commits.
 async fn write<DB: Backend>(
     pool: Pool<DB>,
     tables: Arc<InboxTables>,
     mut queue: mpsc::UnboundedReceiver<Job>,
 ) {
+    let checkpointing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut last_checkpoint = tokio::time::Instant::now();
     let mut jobs = Vec::new();
     while let Some(job) = queue.recv().await {
+        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+            && !checkpointing.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            last_checkpoint = tokio::time::Instant::now();
+            let (pool, checkpointing) = (pool.clone(), Arc::clone(&checkpointing));
+            tokio::spawn(async move {
+                let done = async {
+                    let mut conn = pool.acquire().await?;
+                    DB::inbox_checkpoint(&mut conn).await
+                }
+                .await;
+                if let Err(error) = done {
+                    tracing::debug!(error = %crate::Error::from(error), "inbox: checkpoint failed");
+                }
+                checkpointing.store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
         jobs.push(job);
         while jobs.len() < MAX_BATCH {
             match queue.try_recv() {

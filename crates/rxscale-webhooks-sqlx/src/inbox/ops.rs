@@ -82,6 +82,10 @@ pub(crate) mod sealed {
         /// grouped (a SQLite file, which has one writer), or `None` (Postgres).
         fn group_key(pool: &sqlx::Pool<Self>) -> Option<String>;
 
+        /// Copies a grouped file's write-ahead log into the database without blocking its
+        /// writer (SQLite `wal_checkpoint(PASSIVE)`); nothing on Postgres.
+        fn inbox_checkpoint<'c>(conn: &'c mut Self::Connection) -> Fut<'c, ()>;
+
         fn inbox_lease<'c>(
             conn: &'c mut Self::Connection,
             inbox: &'c InboxTables,
@@ -156,7 +160,7 @@ pub(crate) mod sealed {
     allow(unused_macros)
 )]
 macro_rules! inbox_ops {
-    ($db:ty, $conn:ty, $claim:ident, $lock:expr, $group_key:expr) => {
+    ($db:ty, $conn:ty, $claim:ident, $lock:expr, $group_key:expr, $checkpoint:expr) => {
         #[allow(private_interfaces)]
         impl sealed::InboxOps for $db {
             fn inbox_migrate<'c>(
@@ -223,6 +227,16 @@ macro_rules! inbox_ops {
             fn group_key(pool: &sqlx::Pool<$db>) -> Option<String> {
                 let key: fn(&sqlx::Pool<$db>) -> Option<String> = $group_key;
                 key(pool)
+            }
+
+            fn inbox_checkpoint<'c>(conn: &'c mut $conn) -> Fut<'c, ()> {
+                Box::pin(async move {
+                    let checkpoint: Option<&str> = $checkpoint;
+                    if let Some(checkpoint) = checkpoint {
+                        sqlx::Executor::execute(&mut *conn, checkpoint).await?;
+                    }
+                    Ok(())
+                })
             }
 
             fn inbox_lease<'c>(
@@ -409,7 +423,8 @@ inbox_ops!(
     sqlx::PgConnection,
     claim_postgres,
     Some("SELECT pg_advisory_xact_lock(hashtext($1))"),
-    |_| None
+    |_| None,
+    None
 );
 
 #[cfg(feature = "sqlite")]
@@ -421,5 +436,6 @@ inbox_ops!(
     |pool| {
         let options = pool.connect_options();
         Some(options.get_filename().to_string_lossy().into_owned())
-    }
+    },
+    Some("PRAGMA wal_checkpoint(PASSIVE)")
 );
