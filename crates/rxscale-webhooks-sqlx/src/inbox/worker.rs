@@ -437,7 +437,7 @@ where
                 self.process(row, &token).await;
             }
         }
-        // Completions that ride with the next write of a SQLite inbox file: commit them now.
+        // Whatever this worker queued for a SQLite inbox file has committed before it stops.
         self.inbox.flush(self.inbox_pool()).await;
     }
 
