@@ -16,8 +16,14 @@
 //!   of (claim + effect) - (effect only) in the same round, and the `SELECT 1` case gives the
 //!   price of one round trip measured alongside.
 //!
+//! The baselines the claim is compared with, in the same transaction: one extra `SELECT 1`
+//! (a round trip that writes nothing) and one extra `INSERT` into a table with a unique text key
+//! (a round trip that writes). Then the same transactions driven by `pgbench` against the same
+//! server, which takes sqlx and tokio out of the figures.
+//!
 //! Bounded: each criterion case warms up for 1 s and measures for 3 s; the interleaved runs do
-//! 15 rounds of 200 transactions per case; the end-to-end runs send 2,000 deliveries each. Every
+//! 15 rounds of 200 transactions per case; `pgbench` runs 5 rounds of 4 s per script; the
+//! end-to-end runs send 2,000 deliveries each. Every
 //! transaction writes one `effects_log` row, as a handler would.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -360,10 +366,10 @@ fn end_to_end(rt: &Runtime, name: &str, url: &str) {
 
 /// The same transactions driven by `pgbench` (one client, prepared statements, loopback TCP)
 /// against the bench's own server and its migrated `claims` database: the server's cost of each
-/// statement without sqlx or tokio in between. Rounds of `-T 3` per script, interleaved.
+/// statement without sqlx or tokio in between. Five rounds of `-T 4` per script, interleaved.
 fn pgbench(server: &PostgresServer, database: &str) {
-    const ROUNDS: usize = 3;
-    const SECONDS: &str = "3";
+    const ROUNDS: usize = 5;
+    const SECONDS: &str = "4";
     // The claim's statements, as `schema.rs` writes them for the default prefix.
     let key = r"'pgb-' || :k";
     let claim = format!(
