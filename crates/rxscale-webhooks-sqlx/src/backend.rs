@@ -50,6 +50,22 @@ pub(crate) mod sealed {
 )]
 macro_rules! shared_steps {
     ($conn:ty) => {
+        /// Inserts the key unless it is there; whether it did, from the row count (no row
+        /// comes back to decode).
+        async fn insert_key(
+            conn: &mut $conn,
+            tables: &Tables,
+            key: &str,
+            event_time: i64,
+        ) -> Result<bool, sqlx::Error> {
+            let done = sqlx::query(&tables.insert_key)
+                .bind(key)
+                .bind(event_time)
+                .execute(&mut *conn)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
         async fn duplicate_or_stale(
             conn: &mut $conn,
             tables: &Tables,
@@ -141,14 +157,10 @@ mod postgres {
             entity: Option<Entity<'c>>,
         ) -> Result<Claim, sqlx::Error> {
             let Some(entity) = entity else {
-                let claimed = sqlx::query(&tables.insert_key)
-                    .bind(key)
-                    .bind(event_time)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                return match claimed {
-                    Some(_) => Ok(Claim::Fresh),
-                    None => duplicate_or_stale(conn, tables, key).await,
+                return if insert_key(conn, tables, key, event_time).await? {
+                    Ok(Claim::Fresh)
+                } else {
+                    duplicate_or_stale(conn, tables, key).await
                 };
             };
             let (claimed, advanced): (bool, bool) = sqlx::query_as(&tables.claim_with_entity_pg)
@@ -211,12 +223,7 @@ mod sqlite {
         ) -> Result<Claim, sqlx::Error> {
             // In-process, so statements cost no round trip; the transaction holds the write
             // lock, so nothing interleaves between them.
-            let claimed = sqlx::query(&tables.insert_key)
-                .bind(key)
-                .bind(event_time)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if claimed.is_none() {
+            if !insert_key(conn, tables, key, event_time).await? {
                 return duplicate_or_stale(conn, tables, key).await;
             }
             let Some(entity) = entity else {
@@ -226,11 +233,12 @@ mod sqlite {
                 .bind(entity.kind())
                 .bind(entity.id())
                 .bind(entity.version())
-                .fetch_optional(&mut *conn)
+                .execute(&mut *conn)
                 .await?;
-            match advanced {
-                Some(_) => Ok(Claim::Fresh),
-                None => mark_stale(conn, tables, key).await,
+            if advanced.rows_affected() == 1 {
+                Ok(Claim::Fresh)
+            } else {
+                mark_stale(conn, tables, key).await
             }
         }
 

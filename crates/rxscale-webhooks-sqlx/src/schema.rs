@@ -54,16 +54,18 @@ impl Tables {
             migrations_table: format!("{prefix}migrations"),
             insert_key: format!(
                 "INSERT INTO {keys} (dedup_key, event_time) VALUES ($1, $2) \
-                 ON CONFLICT (dedup_key) DO NOTHING RETURNING 1"
+                 ON CONFLICT (dedup_key) DO NOTHING"
             ),
             key_is_stale: format!("SELECT stale FROM {keys} WHERE dedup_key = $1"),
             mark_stale: format!("UPDATE {keys} SET stale = TRUE WHERE dedup_key = $1"),
             advance_entity: format!(
                 "INSERT INTO {entities} (kind, id, version) VALUES ($1, $2, $3) \
                  ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version \
-                 WHERE {entities}.version <= excluded.version RETURNING 1"
+                 WHERE {entities}.version <= excluded.version"
             ),
             // One statement, one round trip: the entity is only touched when the key is new.
+            // (The plain claims above answer with their row count, which rides on the
+            // CommandComplete message every statement gets; this one needs its two answers.)
             // In READ COMMITTED, both ON CONFLICT clauses wait for a concurrent transaction
             // holding the same key or entity and then act on what it committed.
             claim_with_entity_pg: format!(
