@@ -61,6 +61,7 @@ pub mod receiver;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod replay;
+pub mod rocket_server;
 pub mod rxscale_api_standin;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
