@@ -93,6 +93,8 @@ pub mod guides {
     pub struct Subscriptions;
     #[doc = include_str!("../../docs/inbox.md")]
     pub struct Inbox;
+    #[doc = include_str!("../../docs/rocket.md")]
+    pub struct Rocket;
 }
 
 /// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the
