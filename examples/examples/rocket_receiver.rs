@@ -90,11 +90,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 config.address, config.port
             );
             Box::pin(async move {
-                if examples::metrics::enabled() {
-                    if let Err(error) = serve_metrics(&host).await {
-                        eprintln!("rocket_receiver: {error}");
-                        std::process::exit(1);
-                    }
+                if examples::metrics::enabled()
+                    && let Err(error) = serve_metrics(&host).await
+                {
+                    eprintln!("rocket_receiver: {error}");
+                    std::process::exit(1);
                 }
             })
         }))

@@ -143,7 +143,11 @@ async fn read_body(
     let limit = limit.min(pipeline.verifier().max_body_bytes());
     // One byte past the limit, so that a body that passes it is seen to.
     let mut stream = data.open((limit as u64).saturating_add(1).bytes());
-    let capacity = declared.map_or(16 * 1024, |length| usize::try_from(length).unwrap_or(limit));
+    // Room for the declared body and one byte more, so that the read that finds the end does
+    // not grow (and copy) the buffer.
+    let capacity = declared.map_or(16 * 1024, |length| {
+        usize::try_from(length).map_or(limit, |length| length.saturating_add(1))
+    });
     let mut buffer = BytesMut::with_capacity(capacity.min(limit.saturating_add(1)));
     let read = async {
         while stream.read_buf(&mut buffer).await? != 0 {}
