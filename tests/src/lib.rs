@@ -50,6 +50,7 @@ pub fn require_tool(tool: &str, install_hint: &str) {
 pub mod actix_server;
 pub mod axum_server;
 pub mod client;
+pub mod example_contract;
 pub mod hostile;
 pub mod logs;
 pub mod matrix;
@@ -60,6 +61,7 @@ pub mod receiver;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod replay;
+pub mod rocket_server;
 pub mod rxscale_api_standin;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
@@ -91,6 +93,8 @@ pub mod guides {
     pub struct Subscriptions;
     #[doc = include_str!("../../docs/inbox.md")]
     pub struct Inbox;
+    #[doc = include_str!("../../docs/rocket.md")]
+    pub struct Rocket;
 }
 
 /// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the

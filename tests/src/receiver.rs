@@ -24,33 +24,37 @@ pub enum Framework {
     Axum,
     /// actix-web 4 with `rxscale_webhooks_actix::VerifyWebhook`.
     Actix,
+    /// Rocket 0.5 with `rxscale_webhooks_rocket::VerifyWebhooks` and the `VerifiedEvent` data
+    /// guard.
+    Rocket,
 }
 
 impl Framework {
-    /// Both, in a fixed order.
-    pub const ALL: [Framework; 2] = [Framework::Axum, Framework::Actix];
+    /// Every one, in a fixed order.
+    pub const ALL: [Framework; 3] = [Framework::Axum, Framework::Actix, Framework::Rocket];
 
-    /// `axum` or `actix`.
+    /// `axum`, `actix` or `rocket`.
     pub fn name(self) -> &'static str {
         match self {
             Framework::Axum => "axum",
             Framework::Actix => "actix",
+            Framework::Rocket => "rocket",
         }
     }
 
     /// Whether the server drops a handler's future when its client hangs up. hyper (under axum)
     /// does; actix-web runs the handler to its end (actix/actix-web#3462), so there the handler's
-    /// own answer settles the claim.
+    /// own answer settles the claim. Rocket runs each request in a task of its own, to its end.
     pub fn drops_the_handler_on_hang_up(self) -> bool {
         match self {
             Framework::Axum => true,
-            Framework::Actix => false,
+            Framework::Actix | Framework::Rocket => false,
         }
     }
 }
 
-/// Turns each scenario, an `async fn name(framework: Framework)` in scope, into two tests:
-/// `axum::name` and `actix::name`, each on a two-thread runtime.
+/// Turns each scenario, an `async fn name(framework: Framework)` in scope, into one test per
+/// framework: `axum::name`, `actix::name` and `rocket::name`, each on a two-thread runtime.
 #[macro_export]
 macro_rules! on_both_frameworks {
     ($($scenario:ident),+ $(,)?) => {
@@ -67,6 +71,14 @@ macro_rules! on_both_frameworks {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::$scenario($crate::receiver::Framework::Actix).await;
+                }
+            )+
+        }
+        mod rocket {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::receiver::Framework::Rocket).await;
                 }
             )+
         }
@@ -189,6 +201,10 @@ impl Receiver {
     /// Serves on an ephemeral port of 127.0.0.1, in the background, for as long as the test's
     /// runtime lives.
     pub async fn start(self) -> SocketAddr {
+        if self.framework == Framework::Rocket {
+            // Rocket binds its own listener: wait until it does.
+            return crate::rocket_server::serve(self.rocket(0)).await;
+        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a bound address");
         let framework = self.framework;
@@ -210,7 +226,63 @@ impl Receiver {
                 axum::serve(listener, self.axum_app()).await
             }
             Framework::Actix => self.actix_server(listener)?.await,
+            Framework::Rocket => {
+                // Rocket cannot take a listener: it binds the same port again.
+                let port = listener.local_addr()?.port();
+                drop(listener);
+                self.rocket(port)
+                    .launch()
+                    .await
+                    .map(drop)
+                    .map_err(std::io::Error::other)
+            }
         }
+    }
+
+    fn rocket(self, port: u16) -> rocket::Rocket<rocket::Build> {
+        use rocket::State;
+        use rocket::http::Status;
+        use rxscale_webhooks_rocket::{VerifiedEvent, VerifyWebhooks};
+
+        struct Deadline(Option<Duration>);
+
+        // The deadline is the handler's own: Rocket has no middleware that could drop it. The
+        // guard's claim is settled by the fairing with the 504, as behind a timeout layer.
+        #[rocket::post("/webhooks/rxscale", data = "<event>")]
+        async fn handle(
+            handler: &State<Handler>,
+            deadline: &State<Deadline>,
+            event: VerifiedEvent,
+        ) -> Status {
+            let handled = handler.handle(&event);
+            let succeeded = match deadline.0 {
+                None => handled.await,
+                Some(deadline) => match tokio::time::timeout(deadline, handled).await {
+                    Ok(succeeded) => succeeded,
+                    Err(_) => return Status::GatewayTimeout,
+                },
+            };
+            if succeeded {
+                Status::Ok
+            } else {
+                Status::InternalServerError
+            }
+        }
+        let announce = self.handler.announce;
+        rocket::custom(crate::rocket_server::config(port))
+            .attach(rocket::fairing::AdHoc::on_liftoff(
+                "announce",
+                move |rocket| {
+                    if announce {
+                        println!("listening {}", rocket.config().port);
+                    }
+                    Box::pin(async {})
+                },
+            ))
+            .attach(VerifyWebhooks::new(self.verifier).replay_guard(self.guard))
+            .manage(self.handler)
+            .manage(Deadline(self.deadline))
+            .mount("/", rocket::routes![handle])
     }
 
     fn axum_app(self) -> axum::Router {
@@ -341,7 +413,10 @@ async fn test_receiver_process(framework: Framework) -> Result<(), BoxError> {
         .parse()?;
 
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
-    println!("listening {}", listener.local_addr()?.port());
+    if framework != Framework::Rocket {
+        // Rocket says so once it listens on the port again (see `Receiver::rocket`).
+        println!("listening {}", listener.local_addr()?.port());
+    }
     Receiver::new(framework, guard, handler)
         .verifier(verifier)
         .serve(listener)

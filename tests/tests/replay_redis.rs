@@ -118,6 +118,7 @@ fn test_receiver_binary(framework: Framework) -> &'static str {
     match framework {
         Framework::Axum => env!("CARGO_BIN_EXE_axum_test_receiver"),
         Framework::Actix => env!("CARGO_BIN_EXE_actix_test_receiver"),
+        Framework::Rocket => env!("CARGO_BIN_EXE_rocket_test_receiver"),
     }
 }
 

@@ -31,7 +31,12 @@ SECRET = b"whsec_benchmark_secret_0123456789abcdef"  # bench_server's
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "post.lua")
 MODES = ["bare", "inline", "layer", "extractor"]
-FRAMEWORKS = ["axum", "actix"]
+FRAMEWORKS = ["axum", "actix", "rocket"]
+
+
+def modes_for(framework, modes):
+    """Rocket has no layer: its one way in is the data guard with its fairing (`extractor`)."""
+    return [m for m in modes if not (framework == "rocket" and m == "layer")]
 SIZES = [("2 KiB", 2 * 1024), ("64 KiB", 64 * 1024)]
 RSS_SIZE = ("1 MiB", 1024 * 1024)
 
@@ -183,7 +188,7 @@ def callgrind(args, frameworks, modes, deliveries, out_dir):
     results = {}
     for framework in frameworks:
         for label, _ in SIZES:
-            for mode in modes:
+            for mode in modes_for(framework, modes):
                 prefix = os.path.join(out_dir, f"callgrind.{framework}.{mode}.{label[:-4]}")
                 wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}"]
                 server = Server(args.server, framework, mode, 1, args.max_body_bytes, None,
@@ -222,7 +227,7 @@ def callgrind(args, frameworks, modes, deliveries, out_dir):
     for framework in frameworks:
         for label, _ in SIZES:
             base = results[(framework, label, "inline")]
-            for mode in modes:
+            for mode in modes_for(framework, modes):
                 r = results[(framework, label, mode)]
                 rest, base_rest = r["total"] - r["sha"], base["total"] - base["sha"]
                 lines.append(f"| {framework} | {label} | {mode} | {r['total'] / 1000:,.1f}k | "
@@ -374,7 +379,7 @@ def main():
     cells = {}  # (framework, size label, mode) -> [results]
     for framework in frameworks:
         for round_ in range(rounds):
-            for mode in modes:
+            for mode in modes_for(framework, modes):
                 server = Server(args.server, framework, mode, args.workers,
                                 args.max_body_bytes, server_cpu)
                 try:
@@ -393,7 +398,7 @@ def main():
     rss = {}
     rss_label = RSS_SIZE[0]
     for framework in frameworks:
-        for mode in modes:
+        for mode in modes_for(framework, modes):
             server = Server(args.server, framework, mode, args.workers, args.max_body_bytes,
                             server_cpu)
             try:
@@ -458,7 +463,7 @@ def render(meta, cells, rss, frameworks, modes, rounds, args):
             base = cells[(framework, label, "inline")]
             base_rps = statistics.median(r["rps"] for r in base)
             base_cpu = statistics.median(r["cpu_us"] for r in base)
-            for mode in modes:
+            for mode in modes_for(framework, modes):
                 runs = cells[(framework, label, mode)]
                 rps = statistics.median(r["rps"] for r in runs)
                 p50 = statistics.median(r["p50"] for r in runs)
@@ -481,7 +486,7 @@ def render(meta, cells, rss, frameworks, modes, rounds, args):
     ]
     for framework in frameworks:
         base = rss.get((framework, "inline"))
-        for mode in modes:
+        for mode in modes_for(framework, modes):
             r = rss[(framework, mode)]
             grown = r["peak"] - r["idle"]
             ratio = f"{grown / (base['peak'] - base['idle']):.2f}×" if base else "–"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP benchmarks of rxscale-webhooks: axum and actix-web receivers (bare, inline yardstick,
+# HTTP benchmarks of rxscale-webhooks: axum, actix-web and Rocket receivers (bare, inline yardstick,
 # our layer/middleware, our extractor) under wrk, on 127.0.0.1 only. See docs/benchmarks.md.
 #
 #   tests/bench/benches/http/run.sh              # full run, about 6 minutes on 2 cores

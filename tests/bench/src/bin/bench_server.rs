@@ -6,22 +6,23 @@
 //! |---|---|
 //! | `bare` | reads the body as `Bytes` and answers 200: the cost of a request, for context |
 //! | `inline` | reads `Bytes`, checks the HMAC and decodes the typed event by hand: the yardstick |
-//! | `layer` | axum: `VerifyLayer` on the route; actix-web: `VerifyWebhook` on the route |
-//! | `extractor` | the `VerifiedEvent` extractor alone |
+//! | `layer` | axum: `VerifyLayer` on the route; actix-web: `VerifyWebhook` on the route; Rocket: none (refused) |
+//! | `extractor` | the `VerifiedEvent` extractor alone; Rocket: the `VerifiedEvent` data guard with the `VerifyWebhooks` fairing |
 //!
 //! Every mode answers 200 with an empty body to an authentic delivery; the verifying modes
 //! answer 401 to a forged one, which the script checks before it measures anything.
 //!
 //! ```text
-//! bench_server --framework axum|actix --mode bare|inline|layer|extractor
+//! bench_server --framework axum|actix|rocket --mode bare|inline|layer|extractor
 //!              [--port 0] [--workers 1] [--max-body-bytes 2097152]
 //! ```
 //!
 //! Each flag may instead come from the environment: `BENCH_FRAMEWORK`, `BENCH_MODE`,
 //! `BENCH_PORT`, `BENCH_WORKERS`, `BENCH_MAX_BODY_BYTES`. `--workers` is the number of tokio
-//! worker threads for axum and of actix-web workers (each a single-threaded runtime), so both
-//! frameworks get the same number of threads serving requests. Prints `listening <port>` once
-//! bound.
+//! worker threads for axum and Rocket and of actix-web workers (each a single-threaded
+//! runtime), so every framework gets the same number of threads serving requests. Prints
+//! `listening <port>` once bound (Rocket binds the port again itself, and prints it once it
+//! listens).
 
 use std::hint::black_box;
 use std::net::TcpListener;
@@ -45,6 +46,7 @@ type BoxError = Box<dyn std::error::Error>;
 enum Framework {
     Axum,
     Actix,
+    Rocket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +82,16 @@ fn run() -> Result<(), BoxError> {
         .max_body_bytes(args.max_body_bytes)
         .build()?;
     let yardstick = Arc::new(Yardstick::new(args.max_body_bytes)?);
+    if args.framework == Framework::Rocket {
+        let port = listener.local_addr()?.port();
+        drop(listener);
+        return rocket_app::serve(port, &args, verifier, yardstick);
+    }
     println!("listening {}", listener.local_addr()?.port());
     match args.framework {
         Framework::Axum => axum_app::serve(listener, &args, verifier, yardstick),
         Framework::Actix => actix_app::serve(listener, &args, verifier, yardstick),
+        Framework::Rocket => unreachable!("served above"),
     }
 }
 
@@ -115,6 +123,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, BoxError> 
                 framework = Some(match value.as_str() {
                     "axum" => Framework::Axum,
                     "actix" => Framework::Actix,
+                    "rocket" => Framework::Rocket,
                     other => return Err(format!("unknown framework {other:?}").into()),
                 })
             }
@@ -137,7 +146,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, BoxError> 
         return Err("--workers must be at least 1".into());
     }
     Ok(Args {
-        framework: framework.ok_or("--framework axum|actix is required")?,
+        framework: framework.ok_or("--framework axum|actix|rocket is required")?,
         mode: mode.ok_or("--mode bare|inline|layer|extractor is required")?,
         port,
         workers,
@@ -349,5 +358,111 @@ mod actix_app {
             black_box(order);
         }
         HttpResponse::Ok().finish()
+    }
+}
+
+mod rocket_app {
+    use std::sync::Arc;
+
+    use rocket::config::LogLevel;
+    use rocket::data::{Data, ToByteUnit as _};
+    use rocket::fairing::AdHoc;
+    use rocket::http::{HeaderMap, Status};
+    use rocket::request::{FromRequest, Outcome, Request};
+    use rocket::{State, post, routes};
+    use rxscale_webhooks::{Event, Verifier};
+    use rxscale_webhooks_rocket::{VerifiedEvent, VerifyWebhooks};
+
+    use super::{Args, BoxError, Mode, SIGNATURE_HEADER, Yardstick, black_box};
+
+    pub(super) fn serve(
+        port: u16,
+        args: &Args,
+        verifier: Verifier,
+        yardstick: Arc<Yardstick>,
+    ) -> Result<(), BoxError> {
+        let config = rocket::Config {
+            address: std::net::Ipv4Addr::LOCALHOST.into(),
+            port,
+            workers: args.workers,
+            log_level: LogLevel::Off,
+            cli_colors: false,
+            ..rocket::Config::release_default()
+        };
+        let rocket = rocket::custom(config)
+            .manage(yardstick)
+            .manage(Limit(args.max_body_bytes))
+            .attach(AdHoc::on_liftoff("listening", |rocket| {
+                println!("listening {}", rocket.config().port);
+                Box::pin(async {})
+            }));
+        // `bare` and `inline` read within `--max-body-bytes`, as the guard does (its Rocket
+        // limit `json/rxscale-webhook` is unset, so the verifier's applies).
+        let rocket = match args.mode {
+            Mode::Bare => rocket.mount("/", routes![bare]),
+            Mode::Inline => rocket.mount("/", routes![inline]),
+            Mode::Extractor => rocket
+                .attach(VerifyWebhooks::new(verifier))
+                .mount("/", routes![verified]),
+            Mode::Layer => return Err("Rocket has no layer: use --mode extractor".into()),
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.workers)
+            .enable_all()
+            .build()?
+            .block_on(rocket.launch())?;
+        Ok(())
+    }
+
+    struct Limit(usize);
+
+    /// Every header, for the inline handler.
+    struct Headers<'r>(&'r HeaderMap<'r>);
+
+    #[rocket::async_trait]
+    impl<'r> FromRequest<'r> for Headers<'r> {
+        type Error = std::convert::Infallible;
+
+        async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+            Outcome::Success(Headers(request.headers()))
+        }
+    }
+
+    async fn read(data: Data<'_>, limit: usize) -> Option<Vec<u8>> {
+        let bytes = data.open(limit.bytes()).into_bytes().await.ok()?;
+        bytes.is_complete().then(|| bytes.into_inner())
+    }
+
+    #[post("/webhook", data = "<body>")]
+    async fn bare(limit: &State<Limit>, body: Data<'_>) -> Status {
+        match read(body, limit.0).await {
+            Some(body) => {
+                black_box(body.len());
+                Status::Ok
+            }
+            None => Status::PayloadTooLarge,
+        }
+    }
+
+    #[post("/webhook", data = "<body>")]
+    async fn inline(
+        yardstick: &State<Arc<Yardstick>>,
+        limit: &State<Limit>,
+        headers: Headers<'_>,
+        body: Data<'_>,
+    ) -> Status {
+        let Some(body) = read(body, limit.0).await else {
+            return Status::PayloadTooLarge;
+        };
+        let signatures = headers.0.get(SIGNATURE_HEADER).map(str::as_bytes);
+        Status::new(yardstick.check(signatures, &body))
+    }
+
+    #[post("/webhook", data = "<event>")]
+    fn verified(event: VerifiedEvent) -> Status {
+        if let Event::PharmacyOrderCreated(order) = event.event() {
+            black_box(order);
+        }
+        Status::Ok
     }
 }
