@@ -105,7 +105,7 @@ async fn verify(
         .extensions()
         .get::<VerifiedBy>()
         .map(|by| by.0.clone())
-        .or_else(|| depot.obtain::<Verifier>().ok().cloned());
+        .or_else(|| depot.get_typed::<Verifier>().ok().cloned());
     let Some(verifier) = verifier else {
         tracing::error!(
             target: "rxscale_webhooks",
