@@ -54,6 +54,7 @@ pub mod hostile;
 pub mod logs;
 pub mod matrix;
 pub mod metrics_mix;
+pub mod poem_server;
 pub mod postgres_server;
 pub mod prometheus_text;
 pub mod receiver;
@@ -61,6 +62,8 @@ pub mod redis_cluster;
 pub mod redis_server;
 pub mod replay;
 pub mod rxscale_api_standin;
+pub mod salvo_server;
+pub mod warp_server;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
 #[cfg(doctest)]

@@ -1,0 +1,88 @@
+//! Real warp servers for the tests: on an ephemeral loopback port, in the background. A warp
+//! filter is served either by warp itself or, as `warp::service`, behind a tower layer on hyper.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use warp::Filter;
+use warp::reply::Reply;
+
+/// Serves `filter` with warp on an ephemeral port of 127.0.0.1 for as long as the test's
+/// runtime lives, and returns the address.
+pub async fn serve<F>(filter: F) -> SocketAddr
+where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: Reply,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(warp::serve(filter).incoming(listener).run());
+    addr
+}
+
+/// The response body of a tower service wrapping `warp::service`.
+type BoxBody = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxError>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves a tower `service` (typically a layer around `warp::service(filter)`) with hyper on
+/// `listener`, one connection per task, until the future is dropped.
+pub async fn serve_tower_on<S, B>(listener: std::net::TcpListener, service: S) -> std::io::Result<()>
+where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::BodyExt as _;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let service = service.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let call = tower::ServiceExt::oneshot(service.clone(), request);
+                async move {
+                    call.await.map(|response: http::Response<B>| {
+                        response.map(|body| -> BoxBody { body.map_err(Into::into).boxed_unsync() })
+                    })
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// [`serve_tower_on`] on an ephemeral port of 127.0.0.1, in the background.
+pub fn serve_tower<S, B>(service: S) -> SocketAddr
+where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move {
+        serve_tower_on(listener, service)
+            .await
+            .expect("hyper serves")
+    });
+    addr
+}
