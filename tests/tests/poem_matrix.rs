@@ -1,5 +1,5 @@
 //! The shared bad-input matrix over real HTTP against poem 3: through the extractor, and
-//! through the middleware followed by `Json<Value>`. Both must pass it, both must see the same
+//! through the middleware followed by the body as bytes. Both must pass it, both must see the same
 //! thing, and both must agree with axum case by case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use poem::http::StatusCode;
-use poem::web::{Data, Json};
+use poem::web::Data;
 use poem::{EndpointExt, Route, handler, post};
 use rxscale_webhooks_poem::{Verified, VerifiedEvent, VerifyWebhook};
 use rxscale_webhooks_tests::axum_server::reference_target;
@@ -46,15 +46,19 @@ fn extractor_target() -> Target {
 }
 
 /// Behind the middleware, on the POST method only: the handler reads the verified event from
-/// the extensions and the body as JSON, and checks that the JSON is the event's.
+/// the extensions and the body as bytes, and checks that the JSON is the event's.
 fn middleware_target() -> Target {
     #[handler]
     fn handle(
         calls: Data<&Calls>,
         verified: Data<&Verified>,
-        body: Json<serde_json::Value>,
+        body: bytes::Bytes,
     ) -> StatusCode {
         calls.fetch_add(1, Ordering::SeqCst);
+        // Not `Json<Value>`: poem's `Json` also insists on `Content-Type: application/json`,
+        // which the matrix leaves out on purpose (the signature is what makes a delivery
+        // trustworthy, see docs/poem.md).
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if body["event_type"] == verified.event_type() {
             StatusCode::OK
         } else {
@@ -78,7 +82,7 @@ async fn matrix_against_the_extractor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matrix_against_the_middleware_and_json() {
+async fn matrix_against_the_middleware_and_bytes() {
     run_matrix(&middleware_target()).await;
 }
 
