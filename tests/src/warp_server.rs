@@ -23,8 +23,9 @@ where
 }
 
 /// The response body of a tower service wrapping `warp::service`.
-type BoxBody = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxError>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxBody = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxError>;
+/// A boxed error, for the boxed bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves a tower `service` (typically a layer around `warp::service(filter)`) with hyper on
 /// `listener`, one connection per task, until the future is dropped.
@@ -85,4 +86,40 @@ where
             .expect("hyper serves")
     });
     addr
+}
+
+/// A warp route, boxed, answering with a response.
+pub type Route = warp::filters::BoxedFilter<(warp::reply::Response,)>;
+
+/// `route` as a tower service for hyper, with the `POST`s behind `layer` and every other method
+/// straight to warp: a layer around all of `warp::service` would verify a `GET` too and answer
+/// 401 where warp answers 405 (the reason axum's layer goes on the method router; see
+/// docs/warp.md).
+pub fn verify_posts(
+    layer: rxscale_webhooks_tower::VerifyLayer,
+    route: Route,
+) -> impl tower::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<BoxBody>,
+    Error = Infallible,
+    Future = impl Send + 'static,
+> + Clone
++ Send
++ 'static {
+    use http_body_util::BodyExt as _;
+    use tower::{Layer as _, ServiceExt as _};
+    let verified = layer.layer(warp::service(route.clone()));
+    let plain = warp::service(route);
+    tower::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let (verified, plain) = (verified.clone(), plain.clone());
+        async move {
+            if request.method() == http::Method::POST {
+                let response = verified.oneshot(request).await?;
+                Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+            } else {
+                let response = plain.oneshot(request).await?;
+                Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+            }
+        }
+    })
 }

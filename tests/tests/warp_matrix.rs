@@ -4,7 +4,6 @@
 //! axum case by case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -14,11 +13,11 @@ use rxscale_webhooks_tests::matrix::{
     Target, assert_agree, assert_agree_across_frameworks, observe_matrix, run_matrix,
 };
 use rxscale_webhooks_tests::test_verifier;
-use rxscale_webhooks_tests::warp_server::{serve, serve_tower};
+use rxscale_webhooks_tests::warp_server::{serve, serve_tower, verify_posts};
 use rxscale_webhooks_tower::VerifyLayer;
 use rxscale_webhooks_warp::{Verified, recover, verified_event_and_body};
-use tower::Layer as _;
 use warp::Filter;
+use warp::Reply as _;
 use warp::http::StatusCode;
 
 const PATH: &str = "/webhooks/rxscale";
@@ -51,7 +50,7 @@ async fn filter_target() -> Target {
     }
 }
 
-/// `warp::service` behind the tower layer: the filter takes the `Verified` the layer put in
+/// `warp::service` with its POSTs behind the tower layer: the filter takes the `Verified` the layer put in
 /// the extensions and the body the layer put back.
 fn behind_tower_target() -> Target {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -60,9 +59,11 @@ fn behind_tower_target() -> Target {
         .and(warp::post())
         .and(warp::ext::get::<Verified>())
         .and(warp::body::bytes())
-        .map(move |verified: Verified, body: Bytes| answer(&counter, &verified, &body));
-    let service = VerifyLayer::new(test_verifier()).layer(warp::service(route));
-    let service = tower::util::MapErrLayer::new(|never: Infallible| never).layer(service);
+        .map(move |verified: Verified, body: Bytes| {
+            answer(&counter, &verified, &body).into_response()
+        })
+        .boxed();
+    let service = verify_posts(VerifyLayer::new(test_verifier()), route);
     Target {
         addr: serve_tower(service),
         path: PATH.to_owned(),
