@@ -123,3 +123,11 @@ pub fn verify_posts(
         }
     })
 }
+
+/// An empty [`BoxBody`].
+pub fn empty_body() -> BoxBody {
+    use http_body_util::BodyExt as _;
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
