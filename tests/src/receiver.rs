@@ -53,15 +53,15 @@ impl Framework {
         }
     }
 
-    /// Whether the server drops a handler's future when its client hangs up. hyper (under axum)
-    /// does; actix-web runs the handler to its end (actix/actix-web#3462), so there the handler's
-    /// own answer settles the claim.
+    /// Whether the server drops a handler's future when its client hangs up. hyper (under axum,
+    /// salvo, and warp served on hyper's http1 builder) does; actix-web runs the handler to its
+    /// end (actix/actix-web#3462), and so does poem 3.1 (its server serves connections through
+    /// hyper_util's auto builder with upgrades, which did not notice the hang-up in
+    /// `replay_memory`'s scenario), so there the handler's own answer settles the claim.
     pub fn drops_the_handler_on_hang_up(self) -> bool {
         match self {
-            Framework::Axum | Framework::Poem | Framework::Salvo | Framework::WarpBehindTower => {
-                true
-            }
-            Framework::Actix => false,
+            Framework::Axum | Framework::Salvo | Framework::WarpBehindTower => true,
+            Framework::Actix | Framework::Poem => false,
         }
     }
 }
