@@ -95,6 +95,12 @@ pub mod guides {
     pub struct Subscriptions;
     #[doc = include_str!("../../docs/inbox.md")]
     pub struct Inbox;
+    #[doc = include_str!("../../docs/poem.md")]
+    pub struct Poem;
+    #[doc = include_str!("../../docs/salvo.md")]
+    pub struct Salvo;
+    #[doc = include_str!("../../docs/warp.md")]
+    pub struct Warp;
 }
 
 /// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the

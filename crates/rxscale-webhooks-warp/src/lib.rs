@@ -28,6 +28,6 @@ pub use rejection::WebhookRejection;
 #[doc(no_inline)]
 pub use rxscale_webhooks::{
     ConfigError, DedupKey, EVENT_HEADER, Error, ErrorKind, Event, EventType, Fingerprint,
-    OffsetDateTime, SIGNATURE_HEADER, SigningSecret, Verified, Verifier, VerifierBuilder, event,
-    pipeline, sign,
+    OffsetDateTime, ReplayGuard, ReplayStore, SIGNATURE_HEADER, SigningSecret, Verified, Verifier,
+    VerifierBuilder, event, pipeline, replay, sign,
 };
