@@ -67,7 +67,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let app = Route::new().at("/webhooks/rxscale", post(handle.with(verify)));
     let listener = std::net::TcpListener::bind((host.as_str(), port))?;
     listener.set_nonblocking(true)?;
-    eprintln!("listening on http://{}/webhooks/rxscale", listener.local_addr()?);
+    eprintln!(
+        "listening on http://{}/webhooks/rxscale",
+        listener.local_addr()?
+    );
     Server::new_with_acceptor(TcpAcceptor::from_std(listener)?)
         .run(app)
         .await?;

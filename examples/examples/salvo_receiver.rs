@@ -69,7 +69,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .post(handle),
     );
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
-    eprintln!("listening on http://{}/webhooks/rxscale", listener.local_addr()?);
+    eprintln!(
+        "listening on http://{}/webhooks/rxscale",
+        listener.local_addr()?
+    );
     Server::new(TcpAcceptor::try_from(listener)?)
         .serve(router)
         .await;

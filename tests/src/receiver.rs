@@ -277,23 +277,26 @@ impl Receiver {
         }
         let verify = VerifyWebhook::new(self.verifier).replay_guard(self.guard);
         let deadline = self.deadline;
-        let endpoint = handle.with(verify).around(move |endpoint, request| async move {
-            match deadline {
-                None => Ok(endpoint.call(request).await?.into_response()),
-                Some(deadline) => match tokio::time::timeout(deadline, endpoint.call(request)).await
-                {
-                    Ok(response) => Ok(response?.into_response()),
-                    Err(_) => Ok(StatusCode::GATEWAY_TIMEOUT.into_response()),
-                },
-            }
-        });
+        let endpoint = handle
+            .with(verify)
+            .around(move |endpoint, request| async move {
+                match deadline {
+                    None => Ok(endpoint.call(request).await?.into_response()),
+                    Some(deadline) => {
+                        match tokio::time::timeout(deadline, endpoint.call(request)).await {
+                            Ok(response) => Ok(response?.into_response()),
+                            Err(_) => Ok(StatusCode::GATEWAY_TIMEOUT.into_response()),
+                        }
+                    }
+                }
+            });
         Route::new().at(PATH, post(endpoint)).data(self.handler)
     }
 
     fn salvo_router(self) -> salvo::Router {
+        use rxscale_webhooks_salvo::{VerifiedEvent, VerifyWebhook};
         use salvo::http::StatusCode;
         use salvo::{Depot, FlowCtrl, Request, Response, Router, async_trait};
-        use rxscale_webhooks_salvo::{VerifiedEvent, VerifyWebhook};
 
         struct Handle(Handler);
         #[async_trait]
@@ -374,7 +377,8 @@ impl Receiver {
                 }
             })
             .boxed();
-        let layer = rxscale_webhooks_tower::VerifyLayer::new(self.verifier).replay_guard(self.guard);
+        let layer =
+            rxscale_webhooks_tower::VerifyLayer::new(self.verifier).replay_guard(self.guard);
         let service = crate::warp_server::verify_posts(layer, route);
         let deadline = self.deadline;
         tower::service_fn(move |request| {
@@ -385,7 +389,8 @@ impl Receiver {
                     Some(deadline) => match tokio::time::timeout(deadline, call).await {
                         Ok(response) => response,
                         Err(_) => {
-                            let mut response = http::Response::new(crate::warp_server::empty_body());
+                            let mut response =
+                                http::Response::new(crate::warp_server::empty_body());
                             *response.status_mut() = http::StatusCode::GATEWAY_TIMEOUT;
                             Ok(response)
                         }

@@ -29,7 +29,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves a tower `service` (typically a layer around `warp::service(filter)`) with hyper on
 /// `listener`, one connection per task, until the future is dropped.
-pub async fn serve_tower_on<S, B>(listener: std::net::TcpListener, service: S) -> std::io::Result<()>
+pub async fn serve_tower_on<S, B>(
+    listener: std::net::TcpListener,
+    service: S,
+) -> std::io::Result<()>
 where
     S: tower::Service<
             http::Request<hyper::body::Incoming>,

@@ -49,11 +49,7 @@ fn extractor_target() -> Target {
 /// the extensions and the body as bytes, and checks that the JSON is the event's.
 fn middleware_target() -> Target {
     #[handler]
-    fn handle(
-        calls: Data<&Calls>,
-        verified: Data<&Verified>,
-        body: bytes::Bytes,
-    ) -> StatusCode {
+    fn handle(calls: Data<&Calls>, verified: Data<&Verified>, body: bytes::Bytes) -> StatusCode {
         calls.fetch_add(1, Ordering::SeqCst);
         // Not `Json<Value>`: poem's `Json` also insists on `Content-Type: application/json`,
         // which the matrix leaves out on purpose (the signature is what makes a delivery

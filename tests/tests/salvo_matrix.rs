@@ -62,7 +62,11 @@ fn hoop_target() -> Target {
             .map(|verified| verified.event_type().to_owned());
         // Not `parse_json`: it also insists on `Content-Type: application/json`, which the
         // matrix leaves out on purpose (the signature is what makes a delivery trustworthy).
-        let body = req.payload().await.map(|bytes| bytes.to_vec()).unwrap_or_default();
+        let body = req
+            .payload()
+            .await
+            .map(|bytes| bytes.to_vec())
+            .unwrap_or_default();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if event_type.is_none() || body["event_type"].as_str() != event_type.as_deref() {
             res.status_code(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,8 +1,8 @@
 use std::fmt;
 
+use poem::error::ResponseError;
 use poem::http::StatusCode;
 use poem::http::header::{HeaderName, HeaderValue};
-use poem::error::ResponseError;
 use poem::{IntoResponse, Response};
 use rxscale_webhooks::pipeline::Rejection;
 use rxscale_webhooks::{Error, ErrorKind};

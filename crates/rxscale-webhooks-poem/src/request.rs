@@ -15,10 +15,8 @@ pub(crate) fn lookup<'a>(headers: &'a HeaderMap) -> impl Fn(&'static str) -> Val
     move |name| headers.get_all(name).into_iter().map(HeaderValue::as_bytes)
 }
 
-type ValueIter<'a> = std::iter::Map<
-    poem::http::header::ValueIter<'a, HeaderValue>,
-    fn(&'a HeaderValue) -> &'a [u8],
->;
+type ValueIter<'a> =
+    std::iter::Map<poem::http::header::ValueIter<'a, HeaderValue>, fn(&'a HeaderValue) -> &'a [u8]>;
 
 /// Reads the whole body within the verifier's limit and body-read deadline: 413 from the
 /// `Content-Length` before a byte is read or as soon as the bytes pass the limit, 408 when the

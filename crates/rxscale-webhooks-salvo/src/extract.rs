@@ -70,29 +70,28 @@ impl<'ex> Extractible<'ex> for VerifiedEvent {
         &METADATA
     }
 
-    fn extract(
+    async fn extract(
         req: &'ex mut Request,
         depot: &'ex mut Depot,
-    ) -> impl Future<Output = Result<Self, impl Writer + Send + Debug + 'static>> + Send {
-        async move {
-            // Taken out, not cloned: the hoop verified it for this handler.
-            if let Some(verified) = req.extensions_mut().remove::<Verified>() {
-                return Ok(VerifiedEvent(verified));
-            }
-            let nested = req.extensions().get::<VerifiedBy>().is_some();
-            let delivery = if nested {
-                Delivery::start_nested()
-            } else {
-                Delivery::start()
-            };
-            let span = delivery.span().clone();
-            let result = verify(req, depot, &delivery).instrument(span).await;
-            if let Err(rejection) = &result {
-                delivery.record(rejection.outcome());
-            }
-            delivery.finish();
-            result.map(VerifiedEvent).map_err(WebhookRejection::from)
+    ) -> Result<Self, impl Writer + Send + Debug + 'static> {
+        // Taken out, not cloned: the hoop verified it for this handler.
+        if let Some(verified) = req.extensions_mut().remove::<Verified>() {
+            return Ok(VerifiedEvent(verified));
         }
+        // Behind the hoop (which counts the delivery already) when the data did not decode.
+        let nested = req.extensions().get::<VerifiedBy>().is_some();
+        let delivery = if nested {
+            Delivery::start_nested()
+        } else {
+            Delivery::start()
+        };
+        let span = delivery.span().clone();
+        let result = verify(req, depot, &delivery).instrument(span).await;
+        if let Err(rejection) = &result {
+            delivery.record(rejection.outcome());
+        }
+        delivery.finish();
+        result.map(VerifiedEvent).map_err(WebhookRejection::from)
     }
 }
 
