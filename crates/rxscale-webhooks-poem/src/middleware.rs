@@ -10,7 +10,7 @@ use crate::request::{lookup, read_body};
 /// Middleware that verifies every request as an RxScale webhook before the endpoint runs.
 ///
 /// On success it puts the very bytes it verified back as the request body (so `Json<T>`,
-/// `Bytes` and `String` still work in the handler) and stores the
+/// `Vec<u8>` and `String` still work in the handler) and stores the
 /// [`Verified`](rxscale_webhooks::Verified) event in the request extensions: take it with
 /// [`VerifiedEvent`](crate::VerifiedEvent) or `Data<&Verified>`. On failure it answers the
 /// [`WebhookRejection`] itself and the handler never runs.
@@ -19,13 +19,14 @@ use crate::request::{lookup, read_body};
 /// still gets poem's 405 rather than a 401.
 ///
 /// ```
-/// use poem::web::{Data, Json};
+/// use poem::web::Data;
 /// use poem::{EndpointExt, Route, handler, post};
 /// use rxscale_webhooks_poem::{Verified, Verifier, VerifyWebhook};
 ///
 /// #[handler]
-/// fn handle(verified: Data<&Verified>, body: Json<serde_json::Value>) {
-///     println!("{} {}", verified.dedup_key(), body["data"]["uid"]);
+/// fn handle(verified: Data<&Verified>, body: Vec<u8>) {
+///     // `body`: the very bytes that were verified
+///     println!("{} ({} bytes)", verified.dedup_key(), body.len());
 /// }
 ///
 /// # fn main() -> Result<(), rxscale_webhooks_poem::ConfigError> {
