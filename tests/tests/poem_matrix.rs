@@ -96,3 +96,24 @@ async fn poem_agrees_with_axum_on_every_case() {
     let (by_poem, by_axum) = tokio::join!(observe_matrix(&poem), observe_matrix(&axum));
     assert_agree_across_frameworks(("poem", &by_poem), ("axum", &by_axum));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_verifier_the_extractor_answers_500_verifier_not_configured() {
+    #[handler]
+    fn handle(_event: VerifiedEvent) -> StatusCode {
+        StatusCode::OK
+    }
+    let addr = serve(Route::new().at(PATH, post(handle)));
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}{PATH}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"error":"verifier_not_configured"}"#
+    );
+}

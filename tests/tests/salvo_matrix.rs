@@ -109,3 +109,23 @@ async fn salvo_agrees_with_axum_on_every_case() {
     let (by_salvo, by_axum) = tokio::join!(observe_matrix(&salvo), observe_matrix(&axum));
     assert_agree_across_frameworks(("salvo", &by_salvo), ("axum", &by_axum));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_verifier_the_extractor_answers_500_verifier_not_configured() {
+    #[handler]
+    async fn handle(_event: VerifiedEvent) {}
+    let router = Router::new().push(Router::with_path(PATH.trim_start_matches('/')).post(handle));
+    let addr = serve(router);
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}{PATH}"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"error":"verifier_not_configured"}"#
+    );
+}
