@@ -14,3 +14,25 @@ pub async fn serve(app: Router) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await.expect("axum serves") });
     addr
 }
+
+/// The reference every other framework's matrix is compared with, case by case: `POST` on
+/// `path` behind `rxscale_webhooks_axum::VerifyLayer` with [`crate::test_verifier`], on the
+/// method router (so that other methods get axum's 405), and a handler that counts its calls.
+pub async fn reference_target(path: &str) -> crate::matrix::Target {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let handler = move || async move {
+        counter.fetch_add(1, Ordering::SeqCst);
+        axum::http::StatusCode::OK
+    };
+    let layer = rxscale_webhooks_axum::VerifyLayer::new(crate::test_verifier());
+    let app = Router::new().route(path, axum::routing::post(handler).route_layer(layer));
+    crate::matrix::Target {
+        addr: serve(app).await,
+        path: path.to_owned(),
+        handler_calls: calls,
+    }
+}

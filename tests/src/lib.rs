@@ -55,6 +55,7 @@ pub mod hostile;
 pub mod logs;
 pub mod matrix;
 pub mod metrics_mix;
+pub mod poem_server;
 pub mod postgres_server;
 pub mod prometheus_text;
 pub mod receiver;
@@ -63,6 +64,8 @@ pub mod redis_server;
 pub mod replay;
 pub mod rocket_server;
 pub mod rxscale_api_standin;
+pub mod salvo_server;
+pub mod warp_server;
 
 /// The guides in `docs/` and the README run as doctests here, so their code cannot rot.
 #[cfg(doctest)]
@@ -95,6 +98,12 @@ pub mod guides {
     pub struct Inbox;
     #[doc = include_str!("../../docs/rocket.md")]
     pub struct Rocket;
+    #[doc = include_str!("../../docs/poem.md")]
+    pub struct Poem;
+    #[doc = include_str!("../../docs/salvo.md")]
+    pub struct Salvo;
+    #[doc = include_str!("../../docs/warp.md")]
+    pub struct Warp;
 }
 
 /// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the

@@ -91,6 +91,32 @@ pub fn assert_agree(
     );
 }
 
+/// Like [`assert_agree`], for two different frameworks: the body and content type of a 405 (the
+/// router's own answer to a wrong method, which every framework words its own way) are not
+/// compared; its status and everything else are.
+pub fn assert_agree_across_frameworks(
+    (left_name, left): (&str, &[Observation]),
+    (right_name, right): (&str, &[Observation]),
+) {
+    fn without_405_body(observations: &[Observation]) -> Vec<Observation> {
+        observations
+            .iter()
+            .cloned()
+            .map(|mut observation| {
+                if observation.status == Some(405) {
+                    observation.error_body = None;
+                    observation.error_content_type = None;
+                }
+                observation
+            })
+            .collect()
+    }
+    assert_agree(
+        (left_name, &without_405_body(left)),
+        (right_name, &without_405_body(right)),
+    );
+}
+
 /// How long a client waits for a response before it gives up.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the truncated-body case waits to show that the server is (rightly) still waiting.

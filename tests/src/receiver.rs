@@ -27,34 +27,54 @@ pub enum Framework {
     /// Rocket 0.5 with `rxscale_webhooks_rocket::VerifyWebhooks` and the `VerifiedEvent` data
     /// guard.
     Rocket,
+    /// poem 3 with `rxscale_webhooks_poem::VerifyWebhook`.
+    Poem,
+    /// salvo 1 with `rxscale_webhooks_salvo::VerifyWebhook` (a hoop).
+    Salvo,
+    /// warp 0.4 as `warp::service`, its POSTs behind the tower `VerifyLayer`, on hyper.
+    WarpBehindTower,
 }
 
 impl Framework {
     /// Every one, in a fixed order.
-    pub const ALL: [Framework; 3] = [Framework::Axum, Framework::Actix, Framework::Rocket];
+    pub const ALL: [Framework; 6] = [
+        Framework::Axum,
+        Framework::Actix,
+        Framework::Rocket,
+        Framework::Poem,
+        Framework::Salvo,
+        Framework::WarpBehindTower,
+    ];
 
-    /// `axum`, `actix` or `rocket`.
+    /// `axum`, `actix`, `rocket`, `poem`, `salvo` or `warp_behind_tower`.
     pub fn name(self) -> &'static str {
         match self {
             Framework::Axum => "axum",
             Framework::Actix => "actix",
             Framework::Rocket => "rocket",
+            Framework::Poem => "poem",
+            Framework::Salvo => "salvo",
+            Framework::WarpBehindTower => "warp_behind_tower",
         }
     }
 
-    /// Whether the server drops a handler's future when its client hangs up. hyper (under axum)
-    /// does; actix-web runs the handler to its end (actix/actix-web#3462), so there the handler's
-    /// own answer settles the claim. Rocket runs each request in a task of its own, to its end.
+    /// Whether the server drops a handler's future when its client hangs up. hyper (under axum,
+    /// salvo, and warp served on hyper's http1 builder) does; actix-web runs the handler to its
+    /// end (actix/actix-web#3462), and so does poem 3.1 (its server serves connections through
+    /// hyper_util's auto builder with upgrades, which did not notice the hang-up in
+    /// `replay_memory`'s scenario), so there the handler's own answer settles the claim. Rocket
+    /// runs each request in a task of its own, to its end.
     pub fn drops_the_handler_on_hang_up(self) -> bool {
         match self {
-            Framework::Axum => true,
-            Framework::Actix | Framework::Rocket => false,
+            Framework::Axum | Framework::Salvo | Framework::WarpBehindTower => true,
+            Framework::Actix | Framework::Rocket | Framework::Poem => false,
         }
     }
 }
 
 /// Turns each scenario, an `async fn name(framework: Framework)` in scope, into one test per
-/// framework: `axum::name`, `actix::name` and `rocket::name`, each on a two-thread runtime.
+/// framework: `axum::name`, `actix::name`, `rocket::name`, `poem::name`, `salvo::name` and
+/// `warp_behind_tower::name`, each on a two-thread runtime.
 #[macro_export]
 macro_rules! on_both_frameworks {
     ($($scenario:ident),+ $(,)?) => {
@@ -79,6 +99,30 @@ macro_rules! on_both_frameworks {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::$scenario($crate::receiver::Framework::Rocket).await;
+                }
+            )+
+        }
+        mod poem {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::receiver::Framework::Poem).await;
+                }
+            )+
+        }
+        mod salvo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::receiver::Framework::Salvo).await;
+                }
+            )+
+        }
+        mod warp_behind_tower {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::receiver::Framework::WarpBehindTower).await;
                 }
             )+
         }
@@ -236,6 +280,12 @@ impl Receiver {
                     .map(drop)
                     .map_err(std::io::Error::other)
             }
+            Framework::Poem => crate::poem_server::serve_on(listener, self.poem_app()).await,
+            Framework::Salvo => crate::salvo_server::serve_on(listener, self.salvo_router()).await,
+            Framework::WarpBehindTower => {
+                let service = self.warp_behind_tower();
+                crate::warp_server::serve_tower_on(listener, service).await
+            }
         }
     }
 
@@ -283,6 +333,145 @@ impl Receiver {
             .manage(self.handler)
             .manage(Deadline(self.deadline))
             .mount("/", rocket::routes![handle])
+    }
+
+    fn poem_app(self) -> impl poem::IntoEndpoint<Endpoint: 'static> + Send + 'static {
+        use poem::http::StatusCode;
+        use poem::web::Data;
+        use poem::{Endpoint, EndpointExt as _, IntoResponse as _, Route, handler, post};
+        use rxscale_webhooks_poem::{VerifiedEvent, VerifyWebhook};
+
+        #[handler]
+        async fn handle(handler: Data<&Handler>, event: VerifiedEvent) -> StatusCode {
+            if handler.handle(&event).await {
+                StatusCode::OK
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+        let verify = VerifyWebhook::new(self.verifier).replay_guard(self.guard);
+        let deadline = self.deadline;
+        let endpoint = handle
+            .with(verify)
+            .around(move |endpoint, request| async move {
+                match deadline {
+                    None => Ok(endpoint.call(request).await?.into_response()),
+                    Some(deadline) => {
+                        match tokio::time::timeout(deadline, endpoint.call(request)).await {
+                            Ok(response) => Ok(response?.into_response()),
+                            Err(_) => Ok(StatusCode::GATEWAY_TIMEOUT.into_response()),
+                        }
+                    }
+                }
+            });
+        Route::new().at(PATH, post(endpoint)).data(self.handler)
+    }
+
+    fn salvo_router(self) -> salvo::Router {
+        use rxscale_webhooks_salvo::{VerifiedEvent, VerifyWebhook};
+        use salvo::http::StatusCode;
+        use salvo::{Depot, FlowCtrl, Request, Response, Router, async_trait};
+
+        struct Handle(Handler);
+        #[async_trait]
+        impl salvo::Handler for Handle {
+            async fn handle(
+                &self,
+                req: &mut Request,
+                depot: &mut Depot,
+                res: &mut Response,
+                _ctrl: &mut FlowCtrl,
+            ) {
+                use salvo::Writer as _;
+                use salvo::extract::Extractible as _;
+                match VerifiedEvent::extract(req, depot).await {
+                    Ok(event) if self.0.handle(&event).await => {
+                        res.status_code(StatusCode::OK);
+                    }
+                    Ok(_) => {
+                        res.status_code(StatusCode::INTERNAL_SERVER_ERROR);
+                    }
+                    Err(rejection) => rejection.write(req, depot, res).await,
+                }
+            }
+        }
+        /// Gives the rest of the chain `deadline`, then drops it and answers 504.
+        struct Deadline(Duration);
+        #[async_trait]
+        impl salvo::Handler for Deadline {
+            async fn handle(
+                &self,
+                req: &mut Request,
+                depot: &mut Depot,
+                res: &mut Response,
+                ctrl: &mut FlowCtrl,
+            ) {
+                let within = tokio::time::timeout(self.0, ctrl.call_next(req, depot, res)).await;
+                if within.is_err() {
+                    ctrl.skip_rest();
+                    res.status_code(StatusCode::GATEWAY_TIMEOUT);
+                }
+            }
+        }
+        let verify = VerifyWebhook::new(self.verifier).replay_guard(self.guard);
+        let mut route = Router::with_path(PATH.trim_start_matches('/'));
+        if let Some(deadline) = self.deadline {
+            route = route.hoop(Deadline(deadline));
+        }
+        Router::new().push(route.hoop(verify).post(Handle(self.handler)))
+    }
+
+    fn warp_behind_tower(
+        self,
+    ) -> impl tower::Service<
+        http::Request<hyper::body::Incoming>,
+        Response = http::Response<crate::warp_server::BoxBody>,
+        Error = std::convert::Infallible,
+        Future = impl Send + 'static,
+    > + Clone
+    + Send
+    + 'static {
+        use warp::Filter as _;
+        use warp::Reply as _;
+        use warp::http::StatusCode;
+
+        let handler = self.handler;
+        let route = warp::path!("webhooks" / "rxscale")
+            .and(warp::post())
+            .and(warp::ext::get::<Verified>())
+            .then(move |verified: Verified| {
+                let handler = handler.clone();
+                async move {
+                    let status = if handler.handle(&verified).await {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    };
+                    status.into_response()
+                }
+            })
+            .boxed();
+        let layer =
+            rxscale_webhooks_tower::VerifyLayer::new(self.verifier).replay_guard(self.guard);
+        let service = crate::warp_server::verify_posts(layer, route);
+        let deadline = self.deadline;
+        tower::service_fn(move |request| {
+            let call = tower::ServiceExt::oneshot(service.clone(), request);
+            async move {
+                match deadline {
+                    None => call.await,
+                    Some(deadline) => match tokio::time::timeout(deadline, call).await {
+                        Ok(response) => response,
+                        Err(_) => {
+                            let mut response =
+                                http::Response::new(crate::warp_server::empty_body());
+                            *response.status_mut() = http::StatusCode::GATEWAY_TIMEOUT;
+                            Ok(response)
+                        }
+                    },
+                }
+            }
+        })
     }
 
     fn axum_app(self) -> axum::Router {

@@ -119,6 +119,9 @@ fn test_receiver_binary(framework: Framework) -> &'static str {
         Framework::Axum => env!("CARGO_BIN_EXE_axum_test_receiver"),
         Framework::Actix => env!("CARGO_BIN_EXE_actix_test_receiver"),
         Framework::Rocket => env!("CARGO_BIN_EXE_rocket_test_receiver"),
+        Framework::Poem => env!("CARGO_BIN_EXE_poem_test_receiver"),
+        Framework::Salvo => env!("CARGO_BIN_EXE_salvo_test_receiver"),
+        Framework::WarpBehindTower => env!("CARGO_BIN_EXE_warp_test_receiver"),
     }
 }
 

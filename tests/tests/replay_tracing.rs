@@ -26,7 +26,7 @@ const OUTCOMES: [&str; 5] = [
 // actix-web runs handlers on its own worker threads, so the subscriber is global; this file
 // holds a single test so that nothing else writes to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_guards_answers_are_recorded_as_the_spans_outcome_on_both_frameworks() {
+async fn the_guards_answers_are_recorded_as_the_spans_outcome_on_every_framework() {
     let captured = capture_globally("rxscale_webhooks=trace");
 
     let mut redis = RedisServer::start();

@@ -1,0 +1,15 @@
+//! `cargo run -p examples --example salvo_receiver` behaves as its documentation says: the
+//! contract of `rxscale_webhooks_tests::example_contract`, which every `*_receiver` example
+//! follows.
+
+use rxscale_webhooks_tests::example_contract;
+
+#[tokio::test]
+async fn salvo_receiver_behaves_as_documented() {
+    example_contract::behaves_as_documented("salvo_receiver").await;
+}
+
+#[tokio::test]
+async fn salvo_receiver_shares_its_claims_through_redis() {
+    example_contract::shares_its_claims_through_redis("salvo_receiver").await;
+}
