@@ -50,6 +50,7 @@ pub fn require_tool(tool: &str, install_hint: &str) {
 pub mod actix_server;
 pub mod axum_server;
 pub mod client;
+pub mod example_process;
 pub mod hostile;
 pub mod logs;
 pub mod matrix;
