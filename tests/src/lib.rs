@@ -92,6 +92,10 @@ pub mod guides {
     pub struct Subscriptions;
     #[doc = include_str!("../../docs/inbox.md")]
     pub struct Inbox;
+    #[doc = include_str!("../../docs/lambda.md")]
+    pub struct Lambda;
+    #[doc = include_str!("../../docs/loco.md")]
+    pub struct Loco;
 }
 
 /// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the
