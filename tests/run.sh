@@ -7,7 +7,8 @@
 #   tests/run.sh --dry-run     report what is missing and the install command; change nothing
 #
 # The tests need python3 and node (independent signers), redis-server and redis-cli (Redis and
-# Redis Cluster tests), and PostgreSQL's server binaries, `initdb` and `postgres` (the sqlx
+# Redis Cluster tests), cargo-lambda (the Lambda runtime emulator of tests/lambda_emulator.rs,
+# installed from PyPI with pip, pinned to $CARGO_LAMBDA_VERSION), and PostgreSQL's server binaries, `initdb` and `postgres` (the sqlx
 # store's tests start their own server in a temporary directory). Debian keeps the latter off
 # PATH, so this script finds them ($PG_BIN, then `pg_config --bindir`, then the newest
 # /usr/lib/postgresql/*/bin) and exports PG_BIN for the tests.
@@ -66,6 +67,32 @@ survey() {
   have redis-cli || { missing+=(redis-cli); packages+=(redis-tools); }
   pg_bin=$(pg_bin_dir || true)
   [ -n "$pg_bin" ] || { missing+=("initdb (PostgreSQL)"); packages+=(postgresql); }
+  # cargo-lambda comes from PyPI, through pip: apt only provides pip itself.
+  if ! have cargo-lambda && ! python3 -m pip --version >/dev/null 2>&1; then
+    missing+=(pip); packages+=(python3-pip)
+  fi
+}
+
+# The Lambda runtime emulator (tests/lambda_emulator.rs): cargo-lambda from PyPI.
+CARGO_LAMBDA_VERSION=1.9.2
+pip_install_line="python3 -m pip install cargo-lambda==$CARGO_LAMBDA_VERSION"
+provision_cargo_lambda() {
+  have cargo-lambda && return 0
+  if [ "$mode" = dry-run ]; then
+    say "missing cargo-lambda; would run: $pip_install_line"
+    return 0
+  fi
+  say "missing cargo-lambda: $pip_install_line"
+  # A Debian python3 refuses system-wide pip installs (PEP 668) unless told otherwise.
+  $pip_install_line -q || $pip_install_line -q --break-system-packages || {
+    say "installing cargo-lambda failed: run \`$pip_install_line\` and rerun"
+    exit 1
+  }
+  hash -r
+  have cargo-lambda || {
+    say "pip installed cargo-lambda off PATH: add pip's scripts directory (python3 -m site --user-base)/bin to PATH and rerun"
+    exit 1
+  }
 }
 
 have cargo || { say "cargo is missing: install Rust from https://rustup.rs and rerun"; exit 1; }
@@ -121,9 +148,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   say "installed; later runs skip this step"
 elif [ "$mode" = dry-run ]; then
-  say "nothing to install (PG_BIN=$pg_bin)"
-  exit 0
+  say "no apt package to install (PG_BIN=$pg_bin)"
 fi
+
+provision_cargo_lambda
+[ "$mode" = dry-run ] && exit 0
 
 export PG_BIN="$pg_bin"
 [ "$mode" = provision ] && exit 0

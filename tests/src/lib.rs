@@ -51,6 +51,7 @@ pub mod actix_server;
 pub mod axum_server;
 pub mod client;
 pub mod example_contract;
+pub mod example_process;
 pub mod hostile;
 pub mod logs;
 pub mod matrix;
@@ -104,6 +105,10 @@ pub mod guides {
     pub struct Salvo;
     #[doc = include_str!("../../docs/warp.md")]
     pub struct Warp;
+    #[doc = include_str!("../../docs/lambda.md")]
+    pub struct Lambda;
+    #[doc = include_str!("../../docs/loco.md")]
+    pub struct Loco;
 }
 
 /// A `cargo` command (the cargo that runs these tests) for a build nested in a test, without the
