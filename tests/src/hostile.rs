@@ -25,11 +25,24 @@ pub enum Example {
     Actix,
     /// `examples/examples/pharmacy_receiver.rs`: the axum extractor, SQLite.
     Pharmacy,
+    /// `examples/examples/rocket_receiver.rs`: the Rocket data guard and fairing.
+    Rocket,
+    /// `examples/examples/poem_receiver.rs`: the poem middleware.
+    Poem,
+    /// `examples/examples/salvo_receiver.rs`: the salvo hoop.
+    Salvo,
 }
 
 impl Example {
     /// Every example.
-    pub const ALL: &'static [Example] = &[Example::Axum, Example::Actix, Example::Pharmacy];
+    pub const ALL: &'static [Example] = &[
+        Example::Axum,
+        Example::Actix,
+        Example::Pharmacy,
+        Example::Rocket,
+        Example::Poem,
+        Example::Salvo,
+    ];
 
     /// The example's name.
     pub fn name(self) -> &'static str {
@@ -37,6 +50,9 @@ impl Example {
             Example::Axum => "axum_receiver",
             Example::Actix => "actix_receiver",
             Example::Pharmacy => "pharmacy_receiver",
+            Example::Rocket => "rocket_receiver",
+            Example::Poem => "poem_receiver",
+            Example::Salvo => "salvo_receiver",
         }
     }
 }

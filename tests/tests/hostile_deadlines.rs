@@ -154,3 +154,18 @@ async fn actix_receiver_enforces_every_deadline() {
 async fn pharmacy_receiver_enforces_every_deadline() {
     every_deadline(Example::Pharmacy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocket_receiver_enforces_every_deadline() {
+    every_deadline(Example::Rocket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poem_receiver_enforces_every_deadline() {
+    every_deadline(Example::Poem).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salvo_receiver_enforces_every_deadline() {
+    every_deadline(Example::Salvo).await;
+}

@@ -114,3 +114,18 @@ async fn pharmacy_receiver_answers_deliveries_within_1s_under_a_flood_with_256_o
 async fn actix_receiver_answers_deliveries_within_1s_under_a_flood() {
     deliveries_get_through_a_flood(Example::Actix, Some(1024)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rocket_receiver_answers_deliveries_within_1s_under_a_flood_with_256_open_files() {
+    deliveries_get_through_a_flood(Example::Rocket, Some(256)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poem_receiver_answers_deliveries_within_1s_under_a_flood_with_256_open_files() {
+    deliveries_get_through_a_flood(Example::Poem, Some(256)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn salvo_receiver_answers_deliveries_within_1s_under_a_flood_with_256_open_files() {
+    deliveries_get_through_a_flood(Example::Salvo, Some(256)).await;
+}

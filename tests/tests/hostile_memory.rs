@@ -118,3 +118,18 @@ async fn axum_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
 async fn actix_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
     peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Actix).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rocket_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Rocket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poem_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Poem).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn salvo_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Salvo).await;
+}

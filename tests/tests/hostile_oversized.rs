@@ -180,3 +180,18 @@ async fn actix_receiver_answers_oversized_bodies_readably_and_briefly() {
 async fn pharmacy_receiver_answers_oversized_bodies_readably_and_briefly() {
     oversized(Example::Pharmacy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocket_receiver_answers_oversized_bodies_readably_and_briefly() {
+    oversized(Example::Rocket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poem_receiver_answers_oversized_bodies_readably_and_briefly() {
+    oversized(Example::Poem).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salvo_receiver_answers_oversized_bodies_readably_and_briefly() {
+    oversized(Example::Salvo).await;
+}
