@@ -57,6 +57,71 @@ impl Example {
     }
 }
 
+/// A phase of the hostile suite that an example's framework cannot bound the way the others
+/// do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// A body trickled one byte at a time: 408 at the body-read deadline.
+    TrickledBody,
+    /// A request head sent in part, then nothing: closed at the header-read timeout.
+    UnfinishedHead,
+    /// A connection that sends nothing: closed at the header-read timeout.
+    SilentConnection,
+}
+
+/// A documented deviation (docs/security.md, "Hostile clients"): on `example`, `phase` behaves
+/// as `why` says, and the suite asserts that behaviour instead of the common one, so that a
+/// framework release that closes the gap fails the test until the deviation is removed.
+#[derive(Debug, Clone, Copy)]
+pub struct Deviation {
+    /// The example receiver.
+    pub example: Example,
+    /// The phase.
+    pub phase: Phase,
+    /// Why, in one line.
+    pub why: &'static str,
+}
+
+/// How many bytes of a body Rocket reads before routing, with no deadline (its `_method` form
+/// field check peeks `"_method=delete".len()` bytes): the data guard's body-read deadline
+/// starts after them.
+pub const ROCKET_PEEKED_BYTES: u32 = 14;
+
+/// Every deviation of the hostile suite.
+pub const DEVIATIONS: &[Deviation] = &[
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::TrickledBody,
+        why: "Rocket reads the first 14 bytes of every body before routing, with no deadline; \
+              the guard's deadline starts after them",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::UnfinishedHead,
+        why: "Rocket 0.5 turns hyper's header-read timeout off and offers none of its own",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::SilentConnection,
+        why: "Rocket 0.5 turns hyper's header-read timeout off and offers none of its own",
+    },
+    Deviation {
+        example: Example::Poem,
+        phase: Phase::UnfinishedHead,
+        why: "poem has no header-read timeout, and its idle timeout shuts a connection down \
+              gracefully, which waits for a request whose head has begun",
+    },
+];
+
+impl Example {
+    /// The documented deviation of this example in `phase`, if any.
+    pub fn deviation(self, phase: Phase) -> Option<&'static Deviation> {
+        DEVIATIONS
+            .iter()
+            .find(|deviation| deviation.example == self && deviation.phase == phase)
+    }
+}
+
 /// A running example receiver; killed on drop.
 pub struct Receiver {
     /// The child process.
