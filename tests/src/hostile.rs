@@ -67,6 +67,8 @@ pub enum Phase {
     UnfinishedHead,
     /// A connection that sends nothing: closed at the header-read timeout.
     SilentConnection,
+    /// `Expect: 100-continue` with a `Content-Length` over the limit: the 413 comes first.
+    ExpectContinue,
 }
 
 /// A documented deviation (docs/security.md, "Hostile clients"): on `example`, `phase` behaves
@@ -104,6 +106,12 @@ pub const DEVIATIONS: &[Deviation] = &[
         example: Example::Rocket,
         phase: Phase::SilentConnection,
         why: "Rocket 0.5 turns hyper's header-read timeout off and offers none of its own",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::ExpectContinue,
+        why: "Rocket reads the first 14 bytes of every body before routing, so hyper sends \
+              100 Continue first; the 413 follows those bytes",
     },
     Deviation {
         example: Example::Poem,
