@@ -10,10 +10,13 @@
 //! redeliveries of a handled event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis
 //! when `RXSCALE_REDIS_URL` is set (several comma-separated `redis://` node URLs: a Redis
 //! Cluster), and in memory otherwise. A body still arriving 2 s after its request head is
-//! answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that).
+//! answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that). A connection on which nothing
+//! was read or written for 2 s is closed.
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason.
+
+use std::time::Duration;
 
 use poem::http::StatusCode;
 use poem::listener::TcpAcceptor;
@@ -71,7 +74,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "listening on http://{}/webhooks/rxscale",
         listener.local_addr()?
     );
+    // poem closes a connection on which nothing was read or written for 2 s: silent sockets,
+    // heads sent in part then stalled, idle kept-alive connections (docs/poem.md). poem has no
+    // header-read timeout: a head trickled byte by byte stays open.
     Server::new_with_acceptor(TcpAcceptor::from_std(listener)?)
+        .idle_timeout(Duration::from_secs(2))
         .run(app)
         .await?;
     Ok(())

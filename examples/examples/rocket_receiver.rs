@@ -11,7 +11,9 @@
 //! Claims live in Redis when `RXSCALE_REDIS_URL` is set (several comma-separated `redis://`
 //! node URLs: a Redis Cluster), so that several instances share them, and in memory otherwise.
 //! A body still arriving 2 s after the guard starts reading it is answered 408
-//! (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that).
+//! (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that). Each connection is closed after its answer
+//! (no keep-alive). Rocket has no header-read timeout: put a proxy that has one in front of a
+//! public Rocket receiver (docs/rocket.md).
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason, and Rocket's own errors.
@@ -77,6 +79,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = rocket::Config {
         address,
         port,
+        // Rocket 0.5 has no idle timeout for HTTP/1 (`keep_alive` only switches keep-alive on
+        // or off) and no header-read timeout: each connection is closed after its answer, so
+        // that no kept-alive connection idles for ever (docs/rocket.md, "Hostile clients").
+        keep_alive: 0,
         log_level: LogLevel::Off,
         cli_colors: false,
         ..rocket::Config::release_default()

@@ -10,14 +10,18 @@
 //! redeliveries of a handled event (200 with `X-Webhook-Duplicate: true`). Claims live in Redis
 //! when `RXSCALE_REDIS_URL` is set (several comma-separated `redis://` node URLs: a Redis
 //! Cluster), and in memory otherwise. A body still arriving 2 s after its request head is
-//! answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that).
+//! answered 408 (`RXSCALE_BODY_READ_TIMEOUT_MS` changes that). A connection whose request head
+//! has not fully arrived 2 s after it opened, or after its last answer, is closed.
 //!
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason. salvo 1 needs Rust 1.95.
 
 use rxscale_webhooks_redis::RedisStore;
 use rxscale_webhooks_salvo::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};
+use std::time::Duration;
+
 use salvo::conn::tcp::TcpAcceptor;
+use salvo::fuse::FuseConfig;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use tracing_subscriber::EnvFilter;
@@ -73,7 +77,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "listening on http://{}/webhooks/rxscale",
         listener.local_addr()?
     );
+    // salvo's fuse closes a connection whose request head has not fully arrived 2 s after it
+    // opened or after its last answer (salvo's default is 30 s): slowloris heads, silent and
+    // idle kept-alive sockets (docs/salvo.md).
+    let fuse = FuseConfig::default().with_http1_header_timeout(Duration::from_secs(2));
     Server::new(TcpAcceptor::try_from(listener)?)
+        .fuse_config(fuse)
         .serve(router)
         .await;
     Ok(())

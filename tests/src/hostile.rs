@@ -25,11 +25,24 @@ pub enum Example {
     Actix,
     /// `examples/examples/pharmacy_receiver.rs`: the axum extractor, SQLite.
     Pharmacy,
+    /// `examples/examples/rocket_receiver.rs`: the Rocket data guard and fairing.
+    Rocket,
+    /// `examples/examples/poem_receiver.rs`: the poem middleware.
+    Poem,
+    /// `examples/examples/salvo_receiver.rs`: the salvo hoop.
+    Salvo,
 }
 
 impl Example {
     /// Every example.
-    pub const ALL: &'static [Example] = &[Example::Axum, Example::Actix, Example::Pharmacy];
+    pub const ALL: &'static [Example] = &[
+        Example::Axum,
+        Example::Actix,
+        Example::Pharmacy,
+        Example::Rocket,
+        Example::Poem,
+        Example::Salvo,
+    ];
 
     /// The example's name.
     pub fn name(self) -> &'static str {
@@ -37,7 +50,107 @@ impl Example {
             Example::Axum => "axum_receiver",
             Example::Actix => "actix_receiver",
             Example::Pharmacy => "pharmacy_receiver",
+            Example::Rocket => "rocket_receiver",
+            Example::Poem => "poem_receiver",
+            Example::Salvo => "salvo_receiver",
         }
+    }
+}
+
+/// A phase of the hostile suite that an example's framework cannot bound the way the others
+/// do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// A body trickled one byte at a time: 408 at the body-read deadline.
+    TrickledBody,
+    /// A request head sent in part, then nothing: closed at the header-read timeout.
+    UnfinishedHead,
+    /// A connection that sends nothing: closed at the header-read timeout.
+    SilentConnection,
+    /// `Expect: 100-continue` with a `Content-Length` over the limit: the 413 comes first.
+    ExpectContinue,
+    /// A flood of idle and slowloris sockets larger than the receiver's open-files limit (256):
+    /// valid deliveries still answered within 1 s, because the receiver sheds idle connections.
+    FloodAboveOpenFiles,
+}
+
+/// A documented deviation (docs/security.md, "Hostile clients"): on `example`, `phase` behaves
+/// as `why` says, and the suite asserts that behaviour instead of the common one, so that a
+/// framework release that closes the gap fails the test until the deviation is removed.
+#[derive(Debug, Clone, Copy)]
+pub struct Deviation {
+    /// The example receiver.
+    pub example: Example,
+    /// The phase.
+    pub phase: Phase,
+    /// Why, in one line.
+    pub why: &'static str,
+}
+
+/// How many bytes of a body Rocket reads before routing, with no deadline (its `_method` form
+/// field check peeks `"_method=delete".len()` bytes): the data guard's body-read deadline
+/// starts after them.
+pub const ROCKET_PEEKED_BYTES: u32 = 14;
+
+/// Every deviation of the hostile suite.
+pub const DEVIATIONS: &[Deviation] = &[
+    Deviation {
+        example: Example::Actix,
+        phase: Phase::FloodAboveOpenFiles,
+        why: "actix-web cannot shed idle connections when it runs out of open files",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::FloodAboveOpenFiles,
+        why: "Rocket closes no connection that has not sent a whole request head",
+    },
+    Deviation {
+        example: Example::Poem,
+        phase: Phase::FloodAboveOpenFiles,
+        why: "poem closes no connection that trickles its request head, and sheds none",
+    },
+    Deviation {
+        example: Example::Salvo,
+        phase: Phase::FloodAboveOpenFiles,
+        why: "salvo sheds no idle connection at the open-files limit: a delivery waits for a \
+              hostile one to reach the 2 s header timeout",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::TrickledBody,
+        why: "Rocket reads the first 14 bytes of every body before routing, with no deadline; \
+              the guard's deadline starts after them",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::UnfinishedHead,
+        why: "Rocket 0.5 turns hyper's header-read timeout off and offers none of its own",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::SilentConnection,
+        why: "Rocket 0.5 turns hyper's header-read timeout off and offers none of its own",
+    },
+    Deviation {
+        example: Example::Rocket,
+        phase: Phase::ExpectContinue,
+        why: "Rocket reads the first 14 bytes of every body before routing, so hyper sends \
+              100 Continue first; the 413 follows those bytes",
+    },
+    Deviation {
+        example: Example::Poem,
+        phase: Phase::UnfinishedHead,
+        why: "poem has no header-read timeout, and its idle timeout shuts a connection down \
+              gracefully, which waits for a request whose head has begun",
+    },
+];
+
+impl Example {
+    /// The documented deviation of this example in `phase`, if any.
+    pub fn deviation(self, phase: Phase) -> Option<&'static Deviation> {
+        DEVIATIONS
+            .iter()
+            .find(|deviation| deviation.example == self && deviation.phase == phase)
     }
 }
 

@@ -2,9 +2,10 @@
 //! constant, whatever its chunking, before it is authenticated. Eight concurrent 2 MiB bodies
 //! sent in one-byte chunks (`1\r\nX\r\n` each) with a wrong signature raise each example
 //! receiver's peak RSS (`VmHWM`) by at most 8 x 3 MiB. `axum_receiver` runs the tower layer,
-//! `actix_receiver` the actix middleware; the axum extractor (`pharmacy_receiver`) reads through
-//! the same core `BodyReader`. A debug build needs minutes for 16 million one-byte chunks, so
-//! this file holds the two frameworks only.
+//! `actix_receiver` the actix middleware, `rocket_receiver` the data guard, `poem_receiver` and
+//! `salvo_receiver` their middleware; the axum extractor (`pharmacy_receiver`) reads through
+//! the same core `BodyReader` as the tower layer. A debug build needs minutes for 16 million
+//! one-byte chunks, so this file holds one receiver per framework.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -117,4 +118,19 @@ async fn axum_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn actix_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
     peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Actix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rocket_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Rocket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poem_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Poem).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn salvo_receiver_peak_rss_is_bounded_for_one_byte_chunks() {
+    peak_rss_rise_of_eight_one_byte_chunk_bodies(Example::Salvo).await;
 }
