@@ -6,7 +6,7 @@
 //! - `POST /webhooks/rxscale`; the banner `listening on http://ADDR/webhooks/rxscale` on stderr.
 //! - One `{"handled":..,"key":..}` line on stdout per handled event, nothing else.
 //! - 401 for a bad signature; 200 for a handled event; 200 with `X-Webhook-Duplicate: true` for
-//!   its retry, also across two instances sharing one Redis.
+//!   its retry, also across two instances and `axum_receiver` sharing one Redis.
 //!
 //! A test per example calls [`behaves_as_documented`] and [`shares_its_claims_through_redis`]
 //! with the example's name.
@@ -82,8 +82,10 @@ pub async fn behaves_as_documented(example: &str) {
     assert_eq!(running.stop(), Vec::<String>::new());
 }
 
-/// Two instances of the example `example` on one Redis (`RXSCALE_REDIS_URL`): an event handled
-/// by one is a duplicate for the other; an unreachable Redis fails the start with one line.
+/// Two instances of the example `example` and one of `axum_receiver` on one Redis
+/// (`RXSCALE_REDIS_URL`): an event handled by any one is a duplicate for the others, whichever
+/// framework handled it first (a mixed fleet); an unreachable Redis fails the start with one
+/// line.
 pub async fn shares_its_claims_through_redis(example: &str) {
     let binary = example_binary(example);
 
@@ -100,30 +102,48 @@ pub async fn shares_its_claims_through_redis(example: &str) {
             ),
     );
 
-    // Two instances sharing one Redis: an event handled by one is a duplicate for the other.
+    // Two instances of the example and one of axum_receiver sharing one Redis. Each event is
+    // handled by one of them in turn, and is a duplicate for the two others.
     let redis = RedisServer::start();
-    let mut first = Running::start_with(&binary, Some(&redis.url()));
-    let mut second = Running::start_with(&binary, Some(&redis.url()));
-    let (first_addr, second_addr) = (first.addr, second.addr);
+    let mut fleet = [
+        Running::start_with(&binary, Some(&redis.url())),
+        Running::start_with(&binary, Some(&redis.url())),
+        Running::start_with(&example_binary("axum_receiver"), Some(&redis.url())),
+    ];
+    let mut handled = [0; 3];
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    for &event_type in EventType::ALL {
+    for (index, &event_type) in EventType::ALL.iter().enumerate() {
         let body = fixture_at(event_type, now);
         let signature = sign(&test_secret(), &body);
+        let first = index % fleet.len();
         assert_eq!(
-            deliver_marked(first_addr, &body, &signature).await,
+            deliver_marked(fleet[first].addr, &body, &signature).await,
             (200, false)
         );
-        assert_eq!(first.next_line(), expected_line(&body));
-        assert_eq!(
-            deliver_marked(second_addr, &body, &signature).await,
-            (200, true)
-        );
+        assert_eq!(fleet[first].next_line(), expected_line(&body));
+        handled[first] += 1;
+        for (other, running) in fleet
+            .iter()
+            .enumerate()
+            .filter(|&(other, _)| other != first)
+        {
+            assert_eq!(
+                deliver_marked(running.addr, &body, &signature).await,
+                (200, true),
+                "instance {other} handled an event instance {first} had handled"
+            );
+        }
     }
 
-    assert_eq!(first.stop(), Vec::<String>::new());
-    assert_eq!(
-        second.stop(),
-        Vec::<String>::new(),
-        "the second instance handled nothing"
+    assert!(
+        handled.iter().all(|&count| count > 0),
+        "every instance handled an event first: {handled:?}"
     );
+    for running in &mut fleet {
+        assert_eq!(
+            running.stop(),
+            Vec::<String>::new(),
+            "an instance handled a duplicate"
+        );
+    }
 }

@@ -9,6 +9,6 @@ async fn rocket_receiver_behaves_as_documented() {
 }
 
 #[tokio::test]
-async fn rocket_receiver_shares_its_claims_through_redis() {
+async fn rocket_receiver_shares_its_claims_through_redis_even_with_axum_receiver() {
     example_contract::shares_its_claims_through_redis("rocket_receiver").await;
 }

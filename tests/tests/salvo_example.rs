@@ -10,6 +10,6 @@ async fn salvo_receiver_behaves_as_documented() {
 }
 
 #[tokio::test]
-async fn salvo_receiver_shares_its_claims_through_redis() {
+async fn salvo_receiver_shares_its_claims_through_redis_even_with_axum_receiver() {
     example_contract::shares_its_claims_through_redis("salvo_receiver").await;
 }
