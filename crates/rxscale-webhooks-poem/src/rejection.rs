@@ -33,7 +33,9 @@ impl WebhookRejection {
     /// without a `Verifier`.
     #[must_use]
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.status()).unwrap_or_else(|_| {
+            unreachable!("every status the SDK answers with is a valid HTTP status")
+        })
     }
 
     /// The JSON response body, e.g. `{"error":"signature_mismatch"}`.

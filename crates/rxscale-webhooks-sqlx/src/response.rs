@@ -25,8 +25,9 @@ mod axum {
     impl IntoResponse for Error {
         /// [`Error::status_code`] (503 or 500) with [`Error::body_text`].
         fn into_response(self) -> Response {
-            let status = StatusCode::from_u16(self.status_code())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(self.status_code()).unwrap_or_else(|_| {
+                unreachable!("every status the SDK answers with is a valid HTTP status")
+            });
             let mut response = (status, self.body_text()).into_response();
             response
                 .headers_mut()
@@ -60,8 +61,9 @@ mod actix {
 
     impl ResponseError for Error {
         fn status_code(&self) -> StatusCode {
-            StatusCode::from_u16(Error::status_code(self))
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            StatusCode::from_u16(Error::status_code(self)).unwrap_or_else(|_| {
+                unreachable!("every status the SDK answers with is a valid HTTP status")
+            })
         }
 
         fn error_response(&self) -> HttpResponse {

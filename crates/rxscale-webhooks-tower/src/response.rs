@@ -19,8 +19,9 @@ pub(crate) fn rejection_response<B>(
     let closes = rest.is_some();
     let mut response = Response::new(ResponseBody::rejection(rejection.body(), rest));
     // Every status a rejection has (400..=503, 200) is valid.
-    *response.status_mut() =
-        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = StatusCode::from_u16(rejection.status()).unwrap_or_else(|_| {
+        unreachable!("every status the SDK answers with is a valid HTTP status")
+    });
     let headers = response.headers_mut();
     for &(name, value) in rejection.headers() {
         headers.insert(

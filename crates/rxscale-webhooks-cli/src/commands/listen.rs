@@ -227,8 +227,9 @@ async fn read_body(
 
 /// The rejection as a response, as the layer would send it.
 fn answer(rejection: &Rejection) -> Response {
-    let status =
-        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(rejection.status()).unwrap_or_else(|_| {
+        unreachable!("every status the SDK answers with is a valid HTTP status")
+    });
     let mut response = (status, rejection.body()).into_response();
     for &(name, value) in rejection.headers() {
         response.headers_mut().insert(

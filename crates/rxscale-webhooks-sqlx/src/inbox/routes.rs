@@ -182,8 +182,9 @@ mod axum_route {
 
     fn respond(answer: Answer) -> Response {
         let mut response = Response::new(Body::from(answer.body));
-        *response.status_mut() =
-            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or_else(|_| {
+            unreachable!("every status the SDK answers with is a valid HTTP status")
+        });
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in answer.rejection_headers {
@@ -270,8 +271,9 @@ mod actix_route {
     }
 
     fn respond(answer: Answer) -> HttpResponse {
-        let status =
-            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(answer.status).unwrap_or_else(|_| {
+            unreachable!("every status the SDK answers with is a valid HTTP status")
+        });
         let mut response = HttpResponse::build(status);
         response.content_type("application/json");
         for header in answer.rejection_headers {
