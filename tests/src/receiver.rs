@@ -1,10 +1,11 @@
-//! The receivers the replay scenarios run, on either framework, so that one scenario checks
-//! both: an axum app behind `VerifyLayer`, or an actix-web app behind `VerifyWebhook`, each with
-//! a replay guard and a handler that counts, can be slow, and can fail or panic on its first
-//! calls. The same receivers run in the tests' own process and, for the crash scenarios, as the
-//! `axum_test_receiver` and `actix_test_receiver` child processes.
+//! The receivers the replay scenarios run, on every framework, so that one scenario checks them
+//! all: an axum app behind `VerifyLayer`, an actix-web app behind `VerifyWebhook`, and Rocket,
+//! poem, salvo and warp (behind the tower layer) apps, each with a replay guard and a handler
+//! that counts, can be slow, and can fail or panic on its first calls. The same receivers run in
+//! the tests' own process and, for the crash scenarios, as the `*_test_receiver` child
+//! processes.
 //!
-//! A scenario is an `async fn(Framework)`; [`on_both_frameworks!`](crate::on_both_frameworks)
+//! A scenario is an `async fn(Framework)`; [`on_every_framework!`](crate::on_every_framework)
 //! turns it into one test per framework.
 
 use std::net::SocketAddr;
@@ -76,7 +77,7 @@ impl Framework {
 /// framework: `axum::name`, `actix::name`, `rocket::name`, `poem::name`, `salvo::name` and
 /// `warp_behind_tower::name`, each on a two-thread runtime.
 #[macro_export]
-macro_rules! on_both_frameworks {
+macro_rules! on_every_framework {
     ($($scenario:ident),+ $(,)?) => {
         mod axum {
             $(

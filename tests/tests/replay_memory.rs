@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rxscale_webhooks::replay::MemoryStore;
 use rxscale_webhooks::testing::fixture_at;
 use rxscale_webhooks::{EventType, ReplayGuard};
-use rxscale_webhooks_tests::on_both_frameworks;
+use rxscale_webhooks_tests::on_every_framework;
 use rxscale_webhooks_tests::receiver::{
     Framework, Handler, Receiver, client, deliver, now, redeliver_while, signed_post,
 };
@@ -18,7 +18,7 @@ use rxscale_webhooks_tests::replay::{
     fifty_concurrent_copies, hang_up_then_retry,
 };
 
-on_both_frameworks!(
+on_every_framework!(
     fifty_concurrent_deliveries_are_handled_once,
     a_failing_handler_is_retried_and_succeeds_exactly_once,
     each_event_is_handled_once_and_its_redeliveries_are_marked,

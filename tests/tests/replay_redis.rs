@@ -14,7 +14,7 @@ use rxscale_webhooks::testing::fixture_at;
 use rxscale_webhooks::{EventType, ReplayGuard};
 use rxscale_webhooks_redis::RedisStore;
 use rxscale_webhooks_tests::TEST_SECRET;
-use rxscale_webhooks_tests::on_both_frameworks;
+use rxscale_webhooks_tests::on_every_framework;
 use rxscale_webhooks_tests::receiver::{
     Framework, Handler, Receiver, client, deliver, now, redeliver_while, signed_post,
 };
@@ -26,7 +26,7 @@ use rxscale_webhooks_tests::replay::{
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 
-on_both_frameworks!(
+on_every_framework!(
     fifty_concurrent_deliveries_across_two_instances_are_handled_once,
     a_failing_handler_is_retried_on_the_other_instance_and_succeeds_exactly_once,
     a_client_that_hangs_up_mid_handler_never_gets_the_event_handled_twice,
