@@ -20,19 +20,14 @@
 //! 9464, on the same `HOST`.
 
 use axum::{Router, http::StatusCode, routing::post};
-use rxscale_webhooks_axum::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
-use rxscale_webhooks_redis::RedisStore;
-use tracing_subscriber::EnvFilter;
+use examples::receiver;
+use rxscale_webhooks_axum::{VerifiedEvent, VerifyLayer};
 
 #[tokio::main]
 async fn main() {
     // Logs go to stderr; stdout carries one line per handled event. RUST_LOG overrides the
     // default, which shows every rejected delivery and the start-up warnings.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    receiver::log_to_stderr("info");
     if let Err(error) = run().await {
         eprintln!("axum_receiver: {error}");
         std::process::exit(1);
@@ -40,30 +35,10 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut verifier =
-        Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
-    if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
-        let ms = ms
-            .parse()
-            .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
-        verifier = verifier.body_read_timeout(std::time::Duration::from_millis(ms));
-    }
-    let verifier = verifier.build()?;
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .map_err(|_| format!("PORT is not a port number: {port}"))?,
-        Err(_) => 3000,
-    };
-    let guard = match std::env::var("RXSCALE_REDIS_URL") {
-        Ok(url) => ReplayGuard::new(
-            RedisStore::connect(&url)
-                .await
-                .map_err(|error| format!("RXSCALE_REDIS_URL: {error}"))?,
-        ),
-        Err(_) => ReplayGuard::in_memory(),
-    };
+    let verifier = receiver::verifier()?;
+    let host = receiver::host();
+    let port = receiver::port()?;
+    let guard = receiver::replay_guard().await?;
 
     let layer = VerifyLayer::new(verifier.clone()).replay_guard(guard);
     let app = Router::new()
@@ -73,7 +48,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     eprintln!("listening on http://{addr}/webhooks/rxscale");
     if examples::metrics::enabled() {
-        serve_metrics(&host).await?;
+        examples::metrics::serve_with_axum(&host).await?;
     }
     // Not `axum::serve`: this one has a header-read timeout and sheds idle connections
     // (docs/axum.md, "Serving a public endpoint").
@@ -83,28 +58,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn handle(VerifiedEvent(verified): VerifiedEvent) -> StatusCode {
     // Reached once per event: a 2xx marks it handled, anything else lets RxScale's retry in.
-    let line = serde_json::json!({
-        "handled": verified.event_type(),
-        "key": verified.dedup_key().as_str(),
-    });
-    println!("{line}");
+    receiver::print_handled(verified.event_type(), verified.dedup_key().as_str());
     StatusCode::OK
-}
-
-/// Installs the Prometheus recorder and serves it on `GET /metrics`, on `METRICS_PORT`.
-async fn serve_metrics(host: &str) -> Result<(), Box<dyn std::error::Error>> {
-    use axum::http::header::CONTENT_TYPE;
-    use examples::metrics;
-
-    let handle = metrics::install_prometheus()?;
-    let listener = tokio::net::TcpListener::bind((host, metrics::port()?)).await?;
-    eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
-    let app = Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            std::future::ready(([(CONTENT_TYPE, metrics::CONTENT_TYPE)], handle.render()))
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(())
 }

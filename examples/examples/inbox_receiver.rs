@@ -19,7 +19,8 @@
 use std::{collections::HashSet, error::Error, time::Duration};
 
 use axum::Router;
-use examples::pharmacy::{self, Store, env_millis, env_number};
+use examples::pharmacy::{Store, env_millis, env_number};
+use examples::receiver;
 use rxscale_webhooks_axum::{SigningSecret, Verified, Verifier};
 use rxscale_webhooks_sqlx::sqlx::Transaction;
 use rxscale_webhooks_sqlx::{Claim, Inbox, InboxPools, InboxRoute, Ledger};
@@ -47,7 +48,7 @@ async fn serve<DB: Store>(pools: InboxPools<DB>) -> Result<(), Box<dyn Error>> {
     let verifier = Verifier::builder()
         .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
         .build()?;
-    let port = u16::try_from(env_number("PORT", 3000)?).map_err(|_| "PORT is not a port number")?;
+    let port = receiver::port()?;
     let delay = env_millis("HANDLER_DELAY_MS", 0)?;
     let fail_uids = std::env::var("HANDLER_FAIL_UIDS").unwrap_or_default();
     let fail_uids: HashSet<String> = fail_uids.split(',').map(str::to_owned).collect();
@@ -79,7 +80,7 @@ async fn serve<DB: Store>(pools: InboxPools<DB>) -> Result<(), Box<dyn Error>> {
         .backoff(Duration::from_millis(200), Duration::from_secs(5))
         .on_done(|done| {
             if done.claim == Claim::Fresh {
-                pharmacy::print_handled(&done.event_type, &done.key);
+                receiver::print_handled(&done.event_type, &done.key);
             }
         })
         .spawn();

@@ -24,8 +24,8 @@
 //! shows there with its reason.
 
 use axum::{Router, http::StatusCode, routing::post};
-use rxscale_webhooks_axum::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
-use rxscale_webhooks_redis::RedisStore;
+use examples::receiver;
+use rxscale_webhooks_axum::{SigningSecret, VerifiedEvent, Verifier, VerifyLayer};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -50,14 +50,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let verifier = Verifier::builder()
         .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
         .build()?;
-    let guard = match std::env::var("RXSCALE_REDIS_URL") {
-        Ok(url) => ReplayGuard::new(
-            RedisStore::connect(&url)
-                .await
-                .map_err(|error| format!("RXSCALE_REDIS_URL: {error}"))?,
-        ),
-        Err(_) => ReplayGuard::in_memory(),
-    };
+    let guard = receiver::replay_guard().await?;
 
     let layer = VerifyLayer::new(verifier.clone()).replay_guard(guard);
     let app = Router::new()
@@ -68,10 +61,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
 async fn handle(VerifiedEvent(verified): VerifiedEvent) -> StatusCode {
     // Reached once per event: a 2xx marks it handled, anything else lets RxScale's retry in.
-    let line = serde_json::json!({
-        "handled": verified.event_type(),
-        "key": verified.dedup_key().as_str(),
-    });
-    println!("{line}");
+    receiver::print_handled(verified.event_type(), verified.dedup_key().as_str());
     StatusCode::OK
 }

@@ -14,7 +14,8 @@
 use std::{env, sync::Arc, time::Duration};
 
 use axum::{Extension, Router, routing::post};
-use examples::pharmacy::{self, Store, env_millis, env_number};
+use examples::pharmacy::{Store, env_millis};
+use examples::receiver;
 use rxscale_webhooks_axum::{SigningSecret, VerifiedEvent, Verifier};
 use rxscale_webhooks_sqlx::sqlx::Pool;
 use rxscale_webhooks_sqlx::{Claim, Error, Ledger, postgres, sqlite};
@@ -38,7 +39,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?)
         .body_read_timeout(env_millis("RXSCALE_BODY_READ_TIMEOUT_MS", 2000)?)
         .build()?;
-    let port = u16::try_from(env_number("PORT", 3000)?).map_err(|_| "PORT is not a port number")?;
+    let port = receiver::port()?;
     let delay = env_millis("HANDLER_DELAY_MS", 0)?;
     let url = env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set")?;
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -97,7 +98,7 @@ async fn handle<DB: Store>(
     }
     tx.commit().await?;
     if claim.is_fresh() {
-        pharmacy::print_handled(verified.event_type(), verified.dedup_key().as_str());
+        receiver::print_handled(verified.event_type(), verified.dedup_key().as_str());
     }
     Ok(claim)
 }

@@ -22,25 +22,17 @@
 //! Prometheus' text format on `GET /metrics`, on a port of its own: `METRICS_PORT`, by default
 //! 9464, on the same `HOST`.
 
+use examples::receiver;
 use rocket::config::LogLevel;
 use rocket::fairing::AdHoc;
 use rocket::http::Status;
-use rxscale_webhooks_redis::RedisStore;
-use rxscale_webhooks_rocket::{
-    ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhooks,
-};
-use tracing_subscriber::EnvFilter;
+use rxscale_webhooks_rocket::{VerifiedEvent, VerifyWebhooks};
 
 #[rocket::main]
 async fn main() {
     // Logs go to stderr; stdout carries one line per handled event. Rocket's own log reaches
     // tracing too (through `log`): by default only its errors.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,rocket=error,_=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    receiver::log_to_stderr("info,rocket=error,_=error");
     if let Err(error) = run().await {
         eprintln!("rocket_receiver: {error}");
         std::process::exit(1);
@@ -48,33 +40,13 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut verifier =
-        Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
-    if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
-        let ms = ms
-            .parse()
-            .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
-        verifier = verifier.body_read_timeout(std::time::Duration::from_millis(ms));
-    }
-    let verifier = verifier.build()?;
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+    let verifier = receiver::verifier()?;
+    let host = receiver::host();
     let address: std::net::IpAddr = host
         .parse()
         .map_err(|_| format!("HOST is not an IP address: {host}"))?;
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .map_err(|_| format!("PORT is not a port number: {port}"))?,
-        Err(_) => 3000,
-    };
-    let guard = match std::env::var("RXSCALE_REDIS_URL") {
-        Ok(url) => ReplayGuard::new(
-            RedisStore::connect(&url)
-                .await
-                .map_err(|error| format!("RXSCALE_REDIS_URL: {error}"))?,
-        ),
-        Err(_) => ReplayGuard::in_memory(),
-    };
+    let port = receiver::port()?;
+    let guard = receiver::replay_guard().await?;
 
     let config = rocket::Config {
         address,
@@ -97,7 +69,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             );
             Box::pin(async move {
                 if examples::metrics::enabled()
-                    && let Err(error) = serve_metrics(&host).await
+                    && let Err(error) = examples::metrics::serve_with_axum(&host).await
                 {
                     eprintln!("rocket_receiver: {error}");
                     std::process::exit(1);
@@ -113,29 +85,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 #[rocket::post("/webhooks/rxscale", data = "<event>")]
 fn handle(event: VerifiedEvent) -> Status {
     // Reached once per event: a 2xx marks it handled, anything else lets RxScale's retry in.
-    let line = serde_json::json!({
-        "handled": event.event_type(),
-        "key": event.dedup_key().as_str(),
-    });
-    println!("{line}");
+    receiver::print_handled(event.event_type(), event.dedup_key().as_str());
     Status::Ok
-}
-
-/// Installs the Prometheus recorder and serves it on `GET /metrics`, on `METRICS_PORT` (with
-/// axum, as `axum_receiver` does: a second Rocket would be heavier for one route).
-async fn serve_metrics(host: &str) -> Result<(), Box<dyn std::error::Error>> {
-    use axum::http::header::CONTENT_TYPE;
-    use examples::metrics;
-
-    let handle = metrics::install_prometheus()?;
-    let listener = tokio::net::TcpListener::bind((host, metrics::port()?)).await?;
-    eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            std::future::ready(([(CONTENT_TYPE, metrics::CONTENT_TYPE)], handle.render()))
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(())
 }

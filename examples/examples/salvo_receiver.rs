@@ -16,24 +16,19 @@
 //! Logs go to stderr: `RUST_LOG` sets the filter, and by default (`info`) every rejected delivery
 //! shows there with its reason. salvo 1 needs Rust 1.95.
 
-use rxscale_webhooks_redis::RedisStore;
-use rxscale_webhooks_salvo::{ReplayGuard, SigningSecret, VerifiedEvent, Verifier, VerifyWebhook};
+use examples::receiver;
+use rxscale_webhooks_salvo::{VerifiedEvent, VerifyWebhook};
 use std::time::Duration;
 
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::fuse::FuseConfig;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() {
     // Logs go to stderr; stdout carries one line per handled event.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    receiver::log_to_stderr("info");
     if let Err(error) = run().await {
         eprintln!("salvo_receiver: {error}");
         std::process::exit(1);
@@ -41,30 +36,10 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut verifier =
-        Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
-    if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
-        let ms = ms
-            .parse()
-            .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
-        verifier = verifier.body_read_timeout(std::time::Duration::from_millis(ms));
-    }
-    let verifier = verifier.build()?;
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .map_err(|_| format!("PORT is not a port number: {port}"))?,
-        Err(_) => 3000,
-    };
-    let guard = match std::env::var("RXSCALE_REDIS_URL") {
-        Ok(url) => ReplayGuard::new(
-            RedisStore::connect(&url)
-                .await
-                .map_err(|error| format!("RXSCALE_REDIS_URL: {error}"))?,
-        ),
-        Err(_) => ReplayGuard::in_memory(),
-    };
+    let verifier = receiver::verifier()?;
+    let host = receiver::host();
+    let port = receiver::port()?;
+    let guard = receiver::replay_guard().await?;
 
     // The hoop on the router that holds the POST goal, so that other methods get salvo's 405.
     let router = Router::new().push(
@@ -91,10 +66,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 #[handler]
 async fn handle(event: VerifiedEvent, res: &mut Response) {
     // Reached once per event: a 2xx marks it handled, anything else lets RxScale's retry in.
-    let line = serde_json::json!({
-        "handled": event.event_type(),
-        "key": event.dedup_key().as_str(),
-    });
-    println!("{line}");
+    receiver::print_handled(event.event_type(), event.dedup_key().as_str());
     res.status_code(StatusCode::OK);
 }

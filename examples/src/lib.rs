@@ -1,10 +1,10 @@
 //! Runnable examples for the rxscale-webhooks crates; see the `examples/` directory.
 
 pub mod metrics {
-    //! What `axum_receiver` and `actix_receiver` share for `RXSCALE_METRICS=1`: the Prometheus
-    //! recorder, installed by the application (the SDK never installs one), with the buckets
-    //! the SDK recommends. Each receiver serves [`PrometheusHandle::render`] on `GET /metrics`
-    //! with its own framework, on its own port.
+    //! What the receivers share for `RXSCALE_METRICS=1`: the Prometheus recorder, installed by
+    //! the application (the SDK never installs one), with the buckets the SDK recommends.
+    //! `actix_receiver` serves [`PrometheusHandle::render`] on `GET /metrics` with actix-web;
+    //! `axum_receiver` and `rocket_receiver` with [`serve_with_axum`]; each on a port of its own.
 
     use std::time::Duration;
 
@@ -75,6 +75,119 @@ pub mod metrics {
             }
         });
         Ok(handle)
+    }
+
+    /// Installs the Prometheus recorder and serves it on `GET /metrics` at `host` and
+    /// [`port`], with axum, in a task of its own: for the receivers whose framework has no
+    /// second server to spare (`axum_receiver`, `rocket_receiver`).
+    ///
+    /// # Errors
+    ///
+    /// When a recorder is installed already, [`port`] fails, or the port cannot be bound.
+    pub async fn serve_with_axum(host: &str) -> Result<(), Box<dyn std::error::Error>> {
+        use axum::http::header::CONTENT_TYPE;
+
+        let handle = install_prometheus()?;
+        let listener = tokio::net::TcpListener::bind((host, port()?)).await?;
+        eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                std::future::ready(([(CONTENT_TYPE, self::CONTENT_TYPE)], handle.render()))
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(())
+    }
+}
+
+pub mod receiver {
+    //! What every `*_receiver` example reads from its environment and prints, whatever its
+    //! framework: `RXSCALE_WEBHOOK_SECRET` and `RXSCALE_BODY_READ_TIMEOUT_MS` for the
+    //! verifier, `HOST` and `PORT` for the listener, `RXSCALE_REDIS_URL` for the replay guard,
+    //! and one `{"handled": <event_type>, "key": <dedup key>}` line on stdout per handled
+    //! event. Each error names its variable, never a secret.
+
+    use std::time::Duration;
+
+    use rxscale_webhooks::{ReplayGuard, SigningSecret, Verifier};
+    use rxscale_webhooks_redis::RedisStore;
+    use tracing_subscriber::EnvFilter;
+
+    /// The port without `PORT`.
+    pub const DEFAULT_PORT: u16 = 3000;
+
+    /// Logs to stderr, filtered by `RUST_LOG`, else by `default_filter`; stdout is left to
+    /// [`print_handled`].
+    pub fn log_to_stderr(default_filter: &str) {
+        let filter =
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+
+    /// The verifier for `RXSCALE_WEBHOOK_SECRET`, with `RXSCALE_BODY_READ_TIMEOUT_MS` as its
+    /// body-read deadline when set (else the verifier's default, 2 s).
+    ///
+    /// # Errors
+    ///
+    /// When the secret is missing or not a `whsec_` secret, or the deadline not a number.
+    pub fn verifier() -> Result<Verifier, Box<dyn std::error::Error>> {
+        let mut verifier =
+            Verifier::builder().secret(SigningSecret::from_env("RXSCALE_WEBHOOK_SECRET")?);
+        if let Ok(ms) = std::env::var("RXSCALE_BODY_READ_TIMEOUT_MS") {
+            let ms = ms
+                .parse()
+                .map_err(|_| "RXSCALE_BODY_READ_TIMEOUT_MS is not a number of milliseconds")?;
+            verifier = verifier.body_read_timeout(Duration::from_millis(ms));
+        }
+        Ok(verifier.build()?)
+    }
+
+    /// `HOST`, or `127.0.0.1`.
+    #[must_use]
+    pub fn host() -> String {
+        std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned())
+    }
+
+    /// `PORT`, or [`DEFAULT_PORT`].
+    ///
+    /// # Errors
+    ///
+    /// A message naming the variable when it is not a port number.
+    pub fn port() -> Result<u16, String> {
+        match std::env::var("PORT") {
+            Ok(port) => port
+                .parse()
+                .map_err(|_| format!("PORT is not a port number: {port}")),
+            Err(_) => Ok(DEFAULT_PORT),
+        }
+    }
+
+    /// A guard whose claims live in Redis when `RXSCALE_REDIS_URL` is set (several
+    /// comma-separated `redis://` node URLs: a Redis Cluster), so that instances share them,
+    /// and in memory otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the variable when Redis cannot be reached.
+    pub async fn replay_guard() -> Result<ReplayGuard, String> {
+        Ok(match std::env::var("RXSCALE_REDIS_URL") {
+            Ok(url) => ReplayGuard::new(
+                RedisStore::connect(&url)
+                    .await
+                    .map_err(|error| format!("RXSCALE_REDIS_URL: {error}"))?,
+            ),
+            Err(_) => ReplayGuard::in_memory(),
+        })
+    }
+
+    /// Prints the line every receiver prints for a handled event:
+    /// `{"handled": <event_type>, "key": <dedup key>}`.
+    pub fn print_handled(event_type: &str, key: &str) {
+        println!("{}", serde_json::json!({"handled": event_type, "key": key}));
     }
 }
 
@@ -188,12 +301,6 @@ pub mod pharmacy {
             .execute(&mut *conn)
             .await?;
         Ok(())
-    }
-
-    /// Prints the line both receivers print after each commit:
-    /// `{"handled": <event_type>, "key": <dedup key>}`.
-    pub fn print_handled(event_type: &str, key: &str) {
-        println!("{}", serde_json::json!({"handled": event_type, "key": key}));
     }
 
     /// The environment variable `name` as a number, or `default` when it is not set.
