@@ -193,18 +193,11 @@ where
         let future = async move {
             let mut payload = request.take_payload();
             let checked = check(&pipeline, &mut payload, &request, &delivery).await;
-            let (bytes, checked, claim) = match checked {
+            // The admission is held across the handler: if it panics or the request's future
+            // is dropped, the admission is dropped unfinished, which releases the claim.
+            let (bytes, checked, admission) = match checked {
                 Ok(passed) => passed,
                 Err(rejection) => return Ok(reject(request, rejection, &delivery)),
-            };
-            // Held across the handler: if it panics or the request's future is dropped, the
-            // admission is dropped unfinished, which releases the claim.
-            let admission = match claim {
-                Some(claim) => match claim.admit().await {
-                    Ok(admission) => admission,
-                    Err(rejection) => return Ok(reject(request, rejection, &delivery)),
-                },
-                None => None,
             };
             {
                 let mut extensions = request.extensions_mut();
@@ -242,10 +235,10 @@ where
 type Checked = (
     actix_web::web::Bytes,
     CheckedDelivery,
-    Option<rxscale_webhooks::pipeline::Claim>,
+    Option<rxscale_webhooks::replay::Admission>,
 );
 
-/// Reads the body within the limit and checks it; on success returns the very bytes.
+/// Reads the body within the limit, checks it and claims it; on success returns the very bytes.
 async fn check(
     pipeline: &Pipeline,
     payload: &mut Payload,
@@ -254,9 +247,10 @@ async fn check(
 ) -> Result<Checked, Rejection> {
     let headers = request.headers();
     let bytes = read_body(pipeline, payload, headers).await?;
-    let checked = pipeline.check(lookup(headers), &bytes, delivery)?;
-    let claim = pipeline.claim(&checked, delivery);
-    Ok((bytes, checked, claim))
+    let (checked, admission) = pipeline
+        .check_and_admit(lookup(headers), &bytes, delivery)
+        .await?;
+    Ok((bytes, checked, admission))
 }
 
 /// The middleware's own answer, with the outcome and elapsed time recorded.

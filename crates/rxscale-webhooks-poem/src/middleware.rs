@@ -109,25 +109,19 @@ impl<E: Endpoint> Endpoint for VerifyWebhookEndpoint<E> {
         let span = delivery.span().clone();
         async move {
             let body = request.take_body();
-            let checked = match read_body(&self.pipeline, body, request.headers()).await {
-                Ok(bytes) => self
-                    .pipeline
-                    .check(lookup(request.headers()), &bytes, &delivery)
-                    .map(|checked| (bytes, checked)),
-                Err(rejection) => Err(rejection),
-            };
-            let (bytes, checked) = match checked {
-                Ok(passed) => passed,
+            let bytes = match read_body(&self.pipeline, body, request.headers()).await {
+                Ok(bytes) => bytes,
                 Err(rejection) => return Ok(reject(rejection, &delivery)),
             };
             // Held across the endpoint: dropped unfinished (a panic, a dropped request), it
             // releases the claim.
-            let admission = match self.pipeline.claim(&checked, &delivery) {
-                Some(claim) => match claim.admit().await {
-                    Ok(admission) => admission,
-                    Err(rejection) => return Ok(reject(rejection, &delivery)),
-                },
-                None => None,
+            let door = self
+                .pipeline
+                .check_and_admit(lookup(request.headers()), &bytes, &delivery)
+                .await;
+            let (checked, admission) = match door {
+                Ok(passed) => passed,
+                Err(rejection) => return Ok(reject(rejection, &delivery)),
             };
             match checked {
                 CheckedDelivery::Decoded(verified) => {

@@ -105,8 +105,9 @@ async fn verify(
     let limit = settings.limit(request.limits());
     let headers = request.headers();
     let body = read_body(request, data, pipeline, limit).await?;
-    let checked = pipeline.check(|name| headers.get(name).map(str::as_bytes), &body, delivery)?;
-    let claim = pipeline.claim(&checked, delivery);
+    let (checked, admission) = pipeline
+        .check_and_admit(|name| headers.get(name).map(str::as_bytes), &body, delivery)
+        .await?;
     let verified = match checked {
         CheckedDelivery::Decoded(verified) => verified,
         // Pass-through is never turned on here.
@@ -114,14 +115,11 @@ async fn verify(
             return Err(Rejection::from_error(undecoded.into_parts().1));
         }
     };
-    match claim {
+    match admission {
+        // Held in the request until the fairing sees the answer: if the request is dropped
+        // first, the admission's `Drop` releases the claim.
+        Some(admission) => Slot::put(request, Pending::Settle(delivery.clone(), admission)),
         None => delivery.finish(),
-        Some(claim) => match claim.admit().await? {
-            // Held in the request until the fairing sees the answer: if the request is dropped
-            // first, the admission's `Drop` releases the claim.
-            Some(admission) => Slot::put(request, Pending::Settle(delivery.clone(), admission)),
-            None => delivery.finish(),
-        },
     }
     Ok(verified)
 }

@@ -97,25 +97,19 @@ impl Handler for VerifyWebhook {
         let span = delivery.span().clone();
         async {
             let body = req.take_body();
-            let checked = match read_body(&self.pipeline, body, req.headers()).await {
-                Ok(bytes) => self
-                    .pipeline
-                    .check(lookup(req.headers()), &bytes, &delivery)
-                    .map(|checked| (bytes, checked)),
-                Err(rejection) => Err(rejection),
-            };
-            let (bytes, checked) = match checked {
-                Ok(passed) => passed,
+            let bytes = match read_body(&self.pipeline, body, req.headers()).await {
+                Ok(bytes) => bytes,
                 Err(rejection) => return reject(rejection, &delivery, res, ctrl),
             };
             // Held across the chain: dropped unfinished (a panic, a dropped request), it
             // releases the claim.
-            let admission = match self.pipeline.claim(&checked, &delivery) {
-                Some(claim) => match claim.admit().await {
-                    Ok(admission) => admission,
-                    Err(rejection) => return reject(rejection, &delivery, res, ctrl),
-                },
-                None => None,
+            let door = self
+                .pipeline
+                .check_and_admit(lookup(req.headers()), &bytes, &delivery)
+                .await;
+            let (checked, admission) = match door {
+                Ok(passed) => passed,
+                Err(rejection) => return reject(rejection, &delivery, res, ctrl),
             };
             match checked {
                 CheckedDelivery::Decoded(verified) => {

@@ -13,7 +13,8 @@
 //!    [`CheckedDelivery`] to put in the request, or a [`Rejection`];
 //! 4. with a replay guard, awaits [`Pipeline::claim`]'s [`Claim::admit`], runs the handler,
 //!    records its answer with [`Delivery::record_answer`], and [`settle`]s the admission with
-//!    whether it answered 2xx;
+//!    whether it answered 2xx ([`Pipeline::check_and_admit`] does steps 3 and 4's admission in
+//!    one call, for an adapter that can await between the body and the handler);
 //! 5. turns a [`Rejection`] into its framework's response: [`Rejection::status`], every header
 //!    of [`Rejection::headers`], and [`Rejection::body`]; records
 //!    [`Rejection::outcome`] with [`Delivery::record`]; then calls [`Delivery::finish`].
@@ -309,6 +310,32 @@ impl Pipeline {
             fresh: checked.outcome(),
             delivery: delivery.clone(),
         })
+    }
+
+    /// [`check`](Self::check), then, with a replay guard, [`claim`](Self::claim) and
+    /// [`Claim::admit`]: the whole door, for an adapter that can wait for the store before it
+    /// calls its handler. Hold the admission across the handler and [`settle`] it with the
+    /// handler's answer; dropped unsettled, it releases the claim. No admission: no guard, or
+    /// the store failed open.
+    ///
+    /// # Errors
+    ///
+    /// The rejection to answer with: the check's, or the guard's.
+    pub async fn check_and_admit<'h, I>(
+        &self,
+        headers: impl Fn(&'static str) -> I,
+        body: &[u8],
+        delivery: &Delivery,
+    ) -> Result<(CheckedDelivery, Option<Admission>), Rejection>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        let checked = self.check(headers, body, delivery)?;
+        let admission = match self.claim(&checked, delivery) {
+            Some(claim) => claim.admit().await?,
+            None => None,
+        };
+        Ok((checked, admission))
     }
 
     fn reject(&self, error: Error, delivery: &Delivery, watch: Stopwatch) -> Rejection {
