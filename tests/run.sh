@@ -2,7 +2,8 @@
 # The README's test command: provisions every program the test suite needs, then runs the whole
 # suite. Nothing else has to be set up by hand.
 #
-#   tests/run.sh [ARGS...]     provision, then `cargo test --workspace --all-features ARGS...`
+#   tests/run.sh [ARGS...]     provision, then
+#                              `cargo test --workspace --all-features --no-fail-fast ARGS...`
 #   tests/run.sh --provision   provision only (.ci/run does this before its other gates)
 #   tests/run.sh --dry-run     report what is missing and the install command; change nothing
 #
@@ -156,4 +157,5 @@ provision_cargo_lambda
 
 export PG_BIN="$pg_bin"
 [ "$mode" = provision ] && exit 0
-exec cargo test --workspace --all-features "$@"
+# --no-fail-fast: a failing test binary does not hide the others' results; the run still fails.
+exec cargo test --workspace --all-features --no-fail-fast "$@"

@@ -1,9 +1,10 @@
 //! Hostile clients, memory (issue 14): a request costs at most the body limit plus a small
 //! constant, whatever its chunking, before it is authenticated. Eight concurrent 2 MiB bodies
 //! sent in one-byte chunks (`1\r\nX\r\n` each) with a wrong signature raise each example
-//! receiver's peak RSS (`VmHWM`) by at most 8 x 3 MiB. `axum_receiver` runs the tower layer,
-//! `actix_receiver` the actix middleware, `rocket_receiver` the data guard, `poem_receiver` and
-//! `salvo_receiver` their middleware; the axum extractor (`pharmacy_receiver`) reads through
+//! receiver's peak RSS (`VmHWM`) by at most 8 x 3 MiB (8 x 5 MiB for actix-web, whose own
+//! payload queue costs up to 3 MiB more; see [`bound_per_request_kib`]). `axum_receiver` runs
+//! the tower layer, `actix_receiver` the actix middleware, `rocket_receiver` the data guard,
+//! `poem_receiver` and `salvo_receiver` their middleware; the axum extractor (`pharmacy_receiver`) reads through
 //! the same core `BodyReader` as the tower layer. A debug build needs minutes for 16 million
 //! one-byte chunks, so this file holds one receiver per framework.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,7 +17,27 @@ use rxscale_webhooks_tests::hostile::{
 };
 
 const CLIENTS: usize = 8;
-const BOUND_PER_REQUEST_KIB: u64 = 3 * 1024;
+
+/// The most one request may raise peak RSS by: the 2 MiB limit plus 1 MiB for the body
+/// reader's growth slack (at most the 256 KiB buffer it outgrows while copying into the
+/// limit-sized one) and the framework's read buffers.
+///
+/// actix-web gets 3 MiB over the limit. Its HTTP/1 dispatcher queues a chunked body's chunks
+/// for the handler in a `VecDeque<Bytes>`: it decodes each read of up to 128 KiB in full, and
+/// stops reading only once the queue holds 32 KiB of body (actix-http's
+/// `h1::payload::MAX_BUFFER_SIZE`). With one-byte chunks (six bytes on the wire) that is
+/// 32,768 handles of 32 bytes, a 1 MiB queue, and up to twice that when a whole read is decoded
+/// onto a queue just under the mark; plus the half-sized queue it outgrew, plus the read
+/// buffers the handles pin. That is actix-web's cost, per request and freed with it, not the
+/// SDK's: the middleware takes each chunk as soon as it is polled. Measured: 2,356 to 3,094
+/// KiB per request here, 3,390 KiB on CI, where all eight bodies were read at once
+/// (docs/security.md, "Memory per request").
+fn bound_per_request_kib(example: Example) -> u64 {
+    match example {
+        Example::Actix => 5 * 1024,
+        _ => 3 * 1024,
+    }
+}
 
 /// Sends `CLIENTS` one-byte-chunk bodies of exactly the limit at once; each is read in full,
 /// then refused 401, or, on a machine too loaded to parse its two million chunks in the
@@ -100,10 +121,11 @@ async fn peak_rss_rise_of_eight_one_byte_chunk_bodies(example: Example) {
             "{example:?}: a forged body is refused, never passed: {statuses:?}"
         );
     }
+    let bound = bound_per_request_kib(example);
     assert!(
-        rise <= CLIENTS as u64 * BOUND_PER_REQUEST_KIB,
+        rise <= CLIENTS as u64 * bound,
         "{example:?}: peak RSS rose by {rise} KiB for {CLIENTS} requests, more than \
-         {CLIENTS} x {BOUND_PER_REQUEST_KIB} KiB"
+         {CLIENTS} x {bound} KiB"
     );
     // Still serving.
     let (status, _) = deliver_valid(receiver.addr, 2).await;
