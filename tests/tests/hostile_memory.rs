@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use rxscale_webhooks::DEFAULT_MAX_BODY_BYTES;
 use rxscale_webhooks_tests::hostile::{
-    Example, Receiver, connect, deliver_valid, head, one_byte_chunks, read_status, write_all,
+    ACTIX_CLOCK_REFRESH, Example, Receiver, connect, deliver_valid, deliver_valid_with_body, head,
+    is_actix_stale_head_timeout, one_byte_chunks, read_status, write_all,
 };
 
 const CLIENTS: usize = 8;
@@ -41,8 +42,9 @@ fn bound_per_request_kib(example: Example) -> u64 {
 
 /// Sends `CLIENTS` one-byte-chunk bodies of exactly the limit at once; each is read in full,
 /// then refused 401, or, on a machine too loaded to parse its two million chunks in the
-/// 290 s the test allows, refused 408 `body_read_timeout` with most of it read. Returns the
-/// statuses.
+/// 290 s the test allows, refused 408 `body_read_timeout` with most of it read. (On actix-web
+/// a 408 may also be its head timer's, before the body is read: `is_actix_stale_head_timeout`.)
+/// Returns the statuses; `None` where the connection closed without one.
 async fn flood(receiver: &Receiver) -> Vec<Option<u16>> {
     let body = std::sync::Arc::new(one_byte_chunks(DEFAULT_MAX_BODY_BYTES));
     let mut tasks = Vec::new();
@@ -127,9 +129,16 @@ async fn peak_rss_rise_of_eight_one_byte_chunk_bodies(example: Example) {
         "{example:?}: peak RSS rose by {rise} KiB for {CLIENTS} requests, more than \
          {CLIENTS} x {bound} KiB"
     );
-    // Still serving.
-    let (status, _) = deliver_valid(receiver.addr, 2).await;
-    assert_eq!(status, 200, "{example:?}");
+    // Still serving. Right after the flood, a starved actix-web worker may answer a fresh
+    // connection 408 before reading it (see `is_actix_stale_head_timeout`); RxScale would retry,
+    // and so does the test, once, after the worker's clock refresh.
+    let (mut status, mut body, _) = deliver_valid_with_body(receiver.addr, 2).await;
+    if is_actix_stale_head_timeout(example, status, &body) {
+        eprintln!("{example:?}: 408 from actix-web's head timer on a stale clock; retrying once");
+        tokio::time::sleep(ACTIX_CLOCK_REFRESH).await;
+        (status, body, _) = deliver_valid_with_body(receiver.addr, 3).await;
+    }
+    assert_eq!(status, 200, "{example:?}: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
